@@ -1,0 +1,1 @@
+"""Deployment: systemd notify and watchdog, the heartbeat, the health check."""

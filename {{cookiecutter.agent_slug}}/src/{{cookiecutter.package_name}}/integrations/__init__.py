@@ -1,0 +1,1 @@
+"""Integrations: LLM providers and the Telegram notifier."""

@@ -1,0 +1,1 @@
+"""Observability: JSON logs, the tamper-evident audit log, a cost record for every LLM call."""

@@ -1,0 +1,1 @@
+"""Reliability: the crash-safe inbox, atomic files, bounded jittered HTTP retries."""

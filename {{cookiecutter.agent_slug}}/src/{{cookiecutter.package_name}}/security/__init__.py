@@ -1,0 +1,1 @@
+"""Security: settings and secrets, parameterized SQL, allowlists, the human review queue."""
