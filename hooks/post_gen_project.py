@@ -1,0 +1,90 @@
+"""Remove what the chosen options do not need from the baked agent, then print the next steps.
+
+Cookiecutter renders this file and runs it from inside the new project. As in pre_gen_project.py,
+only the ``__main__`` block holds rendered values; the functions take plain strings and are imported
+by the template's own tests.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+# Files that exist only for one LLM provider; the offline `fake` provider always stays.
+PROVIDER_FILES = {
+    "anthropic": (
+        "src/{package}/integrations/llm/anthropic.py",
+        "tests/integrations/test_llm_anthropic.py",
+    ),
+    "openai": (
+        "src/{package}/integrations/llm/openai_compat.py",
+        "tests/integrations/test_llm_openai.py",
+    ),
+}
+TELEGRAM_FILES = (
+    "src/{package}/integrations/telegram.py",
+    "tests/integrations/test_telegram.py",
+)
+
+
+def unneeded_paths(package_name: str, llm_provider: str, telegram_alerts: str) -> list[str]:
+    """Return the project-relative paths the chosen options do not need."""
+    templates = [
+        path
+        for provider, paths in PROVIDER_FILES.items()
+        if provider != llm_provider
+        for path in paths
+    ]
+    if telegram_alerts == "no":
+        templates.extend(TELEGRAM_FILES)
+    return [template.format(package=package_name) for template in templates]
+
+
+def remove_unneeded(
+    project_dir: Path, package_name: str, llm_provider: str, telegram_alerts: str
+) -> list[Path]:
+    """Delete the files the options do not need from project_dir; return those that existed."""
+    removed = []
+    for relative_path in unneeded_paths(package_name, llm_provider, telegram_alerts):
+        path = project_dir / relative_path
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def next_steps(project_dir_name: str, agent_slug: str) -> str:
+    """Return the short list of commands that take the new agent to its first run."""
+    return "\n".join(
+        (
+            f"Your agent is in ./{project_dir_name}. Next steps:",
+            f"  cd {project_dir_name}",
+            "  python3 -m venv .venv && . .venv/bin/activate",
+            "  pip install -e '.[test]'",
+            "  cp .env.example .env && chmod 600 .env   # then fill in keys, if any",
+            f"  {agent_slug} once      # process the inbox once, then exit",
+            "  pytest",
+        )
+    )
+
+
+def main(agent_slug: str, package_name: str, llm_provider: str, telegram_alerts: str) -> int:
+    """Trim the project in the current directory and print the next steps."""
+    project_dir = Path.cwd()
+    remove_unneeded(project_dir, package_name, llm_provider, telegram_alerts)
+    print(next_steps(project_dir.name, agent_slug))
+    return 0
+
+
+# Raw strings in single quotes, as in pre_gen_project.py: tojson never emits an apostrophe or a raw
+# newline, so no answer can end the literal; a formatter would switch to double quotes.
+# fmt: off
+if __name__ == "__main__":
+    sys.exit(
+        main(
+            agent_slug=json.loads(r'{{ cookiecutter.agent_slug|tojson }}'),
+            package_name=json.loads(r'{{ cookiecutter.package_name|tojson }}'),
+            llm_provider=json.loads(r'{{ cookiecutter.llm_provider|tojson }}'),
+            telegram_alerts=json.loads(r'{{ cookiecutter.telegram_alerts|tojson }}'),
+        )
+    )
+# fmt: on

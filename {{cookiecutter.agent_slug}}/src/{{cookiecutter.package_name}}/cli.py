@@ -1,0 +1,240 @@
+"""The command line: run the agent, and answer the operator's questions in a second."""
+
+import argparse
+import json
+import logging
+import sys
+
+from . import AGENT_SLUG, __version__
+from .observability.costs import GROUPINGS, DateError, parse_day, read_records, summarize
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """The user asked for something that cannot be done; the message says how to fix it."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message}; see {self.prog} --help\n")
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
+    parser.add_argument("--version", action="version", version=f"{AGENT_SLUG} {__version__}")
+    parser.add_argument("--env-file", help="settings file (default: $CREDENTIALS_DIRECTORY/env "
+                        "under systemd, else ./.env)")
+    parser.add_argument("--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    commands.add_parser("run", help="process the inbox until stopped (the systemd service)")
+    commands.add_parser("once", help="process what is in the inbox now, then exit")
+
+    costs = commands.add_parser("costs", help="LLM costs over a period")
+    costs.add_argument("--since", default="today", help="today, yesterday, 7d or YYYY-MM-DD")
+    costs.add_argument("--until", default="today", help="last day included (default today)")
+    costs.add_argument("--by", choices=GROUPINGS, default="day")
+    costs.add_argument("--json", action="store_true", help="machine-readable output")
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION",
+                                          parser_class=Parser)
+    audit_commands.required = True
+    audit_commands.add_parser("verify", help="check that no entry was edited, removed or cut off")
+
+    review = commands.add_parser("review", help="documents waiting for a human decision")
+    review_commands = review.add_subparsers(dest="review_command", metavar="ACTION",
+                                            parser_class=Parser)
+    review_commands.required = True
+    review_commands.add_parser("list", help="list pending reviews")
+    show = review_commands.add_parser("show", help="show one review and its candidates")
+    show.add_argument("item_id")
+    resolve = review_commands.add_parser("resolve", help="decide a review")
+    resolve.add_argument("item_id")
+    decision = resolve.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--choose", type=int, metavar="N", help="candidate number from show")
+    decision.add_argument("--reject", action="store_true", help="send the document to failed/")
+    resolve.add_argument("--note", default="", help="why (kept in the audit log)")
+
+    commands.add_parser("health", help="check the agent; JSON out, exit 0 when healthy")
+    commands.add_parser("status", help="what the agent is doing, from its heartbeat")
+    return parser
+
+
+def load(args, *, log_to_stdout: bool):
+    """Load settings and set up logging for a command."""
+    from .observability.logs import configure_logging
+    from .security.settings import load_settings
+
+    settings = load_settings(args.env_file, args.state_dir)
+    if log_to_stdout:
+        configure_logging(settings.log_level, settings.log_file, settings.secrets())
+    else:
+        configure_logging("WARNING", None, settings.secrets(), stream=sys.stderr)
+    return settings
+
+
+def command_run(args, once: bool) -> int:
+    from .agent import Agent
+
+    settings = load(args, log_to_stdout=True)
+    agent = Agent(settings)
+    agent.install_signal_handlers()
+    agent.start()
+    if once:
+        handled = agent.run_once()
+        agent.write_heartbeat("idle")
+        logger.info("Processed %d item(s)", handled)
+    else:
+        agent.run()
+    return EXIT_OK
+
+
+def command_costs(args) -> int:
+    settings = load(args, log_to_stdout=False)
+    since, until = parse_day(args.since), parse_day(args.until)
+    if since > until:
+        raise UsageError(f"--since {since} is after --until {until}; swap them")
+    rows = summarize(read_records(settings.state_dir / "costs", since, until), args.by)
+    total = {
+        "calls": sum(r["calls"] for r in rows),
+        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
+    }
+    if args.json:
+        print(json.dumps({"since": str(since), "until": str(until), "by": args.by,
+                          "rows": rows, "total": total}, indent=2))
+        return EXIT_OK
+    print(f"LLM costs {since} .. {until} by {args.by}")
+    print(f"{args.by:<24} {'calls':>7} {'input tok':>11} {'output tok':>11} {'USD':>12}")
+    for row in rows:
+        unpriced = f"  ({row['unpriced_calls']} call(s) with unknown price)" \
+            if row["unpriced_calls"] else ""
+        print(f"{row[args.by]:<24} {row['calls']:>7} {row['input_tokens']:>11} "
+              f"{row['output_tokens']:>11} {row['cost_usd']:>12.6f}{unpriced}")
+    print(f"{'total':<24} {total['calls']:>7} {'':>11} {'':>11} {total['cost_usd']:>12.6f}")
+    return EXIT_OK
+
+
+def command_audit(args) -> int:
+    from .observability.audit import verify
+
+    settings = load(args, log_to_stdout=False)
+    path = settings.state_dir / "audit.jsonl"
+    problems = verify(path)
+    if problems:
+        for problem in problems:
+            print(f"{path}: {problem}")
+        print(f"audit log NOT intact: {len(problems)} problem(s)")
+        return EXIT_PROBLEM
+    print(f"audit log intact: {path}")
+    return EXIT_OK
+
+
+def command_review(args) -> int:
+    from .agent import Agent
+
+    settings = load(args, log_to_stdout=False)
+    agent = Agent(settings)
+    if args.review_command == "list":
+        reviews = agent.db.reviews()
+        if not reviews:
+            print("no document is waiting for a decision")
+        for review in reviews:
+            print(f"{review['item_id']}  {review['created']}  {len(review['candidates'])} "
+                  f"candidate(s)  {review['reason']}  [{review['file']}]")
+        return EXIT_OK
+    review = agent.db.review(args.item_id)
+    if review is None:
+        raise UsageError(f"no review {args.item_id!r}; see {AGENT_SLUG} review list")
+    if args.review_command == "show":
+        print(f"item {review['item_id']} ({review['status']}): {review['reason']}")
+        print(f"file: review/{review['file']}")
+        for key, value in review["fields"].items():
+            print(f"  {key}: {value}")
+        for number, person in enumerate(review["candidates"], start=1):
+            print(f"  [{number}] #{person.id} {person.full_name} born {person.birth_date or '?'}")
+        if review["status"] == "pending":
+            print(f"decide: {AGENT_SLUG} review resolve {review['item_id']} "
+                  "--choose N | --reject [--note TEXT]")
+        return EXIT_OK
+    try:
+        outcome = agent.resolve_review(args.item_id, None if args.reject else args.choose,
+                                       args.note)
+    except (LookupError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{args.item_id}: {outcome}")
+    return EXIT_OK
+
+
+def command_health(args) -> int:
+    from .deployment.health import check
+
+    settings = load(args, log_to_stdout=False)
+    report = check(settings)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK if report["status"] == "ok" else EXIT_PROBLEM
+
+
+def command_status(args) -> int:
+    from .deployment.heartbeat import read_heartbeat
+
+    settings = load(args, log_to_stdout=False)
+    beat = read_heartbeat(settings.state_dir)
+    if beat is None:
+        print(f"{AGENT_SLUG}: no heartbeat in {settings.state_dir} (never started here)")
+        return EXIT_PROBLEM
+    counters = beat.get("counters", {})
+    waiting = len([p for p in (settings.state_dir / "incoming").iterdir()
+                   if not p.name.startswith(".")])
+    print(f"{beat['agent']} {beat['version']}  status: {beat['status']}  pid {beat['pid']}")
+    print(f"started {beat['started']}, last loop {beat['last_loop']}, "
+          f"last success {beat['last_success'] or 'never'}")
+    print(f"done {counters.get('done', 0)}, review {counters.get('review', 0)}, "
+          f"failed {counters.get('failed', 0)}, duplicates {counters.get('duplicate', 0)} "
+          f"(since start); waiting now {waiting}")
+    budget_note = "  BUDGET REACHED" if beat.get("budget_reached") else ""
+    print(f"cost today ${beat['cost_today_usd']:.4f} of ${beat['budget_usd']:.2f}{budget_note}")
+    if beat.get("unknown_price_models"):
+        print(f"models without a price: {', '.join(beat['unknown_price_models'])}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors are one line on stderr and exit code 2."""
+    from .observability.audit import AuditError
+    from .reliability.inbox import AlreadyRunning
+    from .reliability.http import PermanentError
+    from .security.db import PeopleFileError
+    from .security.settings import SettingsError
+
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "run": lambda: command_run(args, once=False),
+        "once": lambda: command_run(args, once=True),
+        "costs": lambda: command_costs(args),
+        "audit": lambda: command_audit(args),
+        "review": lambda: command_review(args),
+        "health": lambda: command_health(args),
+        "status": lambda: command_status(args),
+    }
+    try:
+        return handlers[args.command]()
+    except (UsageError, SettingsError, DateError, AlreadyRunning, PeopleFileError,
+            PermanentError) as error:
+        sys.stderr.write(f"{AGENT_SLUG}: error: {error}\n")
+        return EXIT_USAGE
+    except AuditError as error:
+        sys.stderr.write(f"{AGENT_SLUG}: stopped: {error}\n")
+        return EXIT_PROBLEM
+    except KeyboardInterrupt:
+        return EXIT_PROBLEM

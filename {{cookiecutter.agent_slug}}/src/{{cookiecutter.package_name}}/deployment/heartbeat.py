@@ -1,0 +1,54 @@
+"""The heartbeat file: what agentctl and the health check read to know how the agent is doing."""
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..reliability.files import atomic_write_json
+
+HEARTBEAT_FILE = "heartbeat.json"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Heartbeat:
+    """Keep the agent's vital signs in memory and write them atomically on every loop."""
+
+    def __init__(self, state_dir: Path, agent: str, version: str, budget_usd: float):
+        self.path = state_dir / HEARTBEAT_FILE
+        self.data = {
+            "agent": agent,
+            "version": version,
+            "pid": os.getpid(),
+            "started": now_iso(),
+            "last_loop": None,
+            "last_success": None,
+            "last_llm_success": None,
+            "counters": {"done": 0, "failed": 0, "review": 0, "duplicate": 0},
+            "cost_today_usd": 0.0,
+            "budget_usd": budget_usd,
+            "budget_reached": False,
+            "unknown_price_models": [],
+            "status": "starting",
+        }
+
+    def count(self, outcome: str) -> None:
+        self.data["counters"][outcome] = self.data["counters"].get(outcome, 0) + 1
+        if outcome in ("done", "review"):
+            self.data["last_success"] = now_iso()
+
+    def write(self, **changes) -> None:
+        self.data.update(changes)
+        self.data["last_loop"] = now_iso()
+        atomic_write_json(self.path, self.data)
+
+
+def read_heartbeat(state_dir: Path) -> dict | None:
+    """Return the last heartbeat written, or None when there is none (yet)."""
+    try:
+        return json.loads((state_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None

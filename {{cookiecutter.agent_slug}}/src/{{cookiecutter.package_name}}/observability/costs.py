@@ -1,0 +1,192 @@
+"""A cost record for every LLM call, one JSON-lines file per UTC day, and the reports over them.
+
+Field names follow the OpenTelemetry GenAI semantic conventions. An unknown model records
+cost_usd null and is remembered as a problem to alert on: never a silent $0.
+"""
+
+import json
+import logging
+import os
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PRICES_FILE = Path(__file__).with_name("prices.json")
+TOKENS_PER_PRICE_UNIT = 1_000_000
+RELATIVE_DAYS = re.compile(r"^(\d{1,4})d$")
+GROUPINGS = ("day", "model", "purpose")
+
+
+class DateError(ValueError):
+    """A date given by the user cannot be understood."""
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def parse_day(text: str, today: date | None = None) -> date:
+    """Understand today, yesterday, 7d (seven days ago) and YYYY-MM-DD."""
+    today = today or today_utc()
+    value = text.strip().lower()
+    if value == "today":
+        return today
+    if value == "yesterday":
+        return today - timedelta(days=1)
+    if match := RELATIVE_DAYS.match(value):
+        return today - timedelta(days=int(match.group(1)))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DateError(
+            f"{text!r} is not a date; use today, yesterday, 7d or YYYY-MM-DD"
+        ) from None
+
+
+class PriceTable:
+    """USD prices per million tokens, looked up by the longest known prefix of a model id."""
+
+    def __init__(self, models: dict[str, dict[str, float]]):
+        self.models = models
+        self._by_length = sorted(models, key=len, reverse=True)
+
+    @classmethod
+    def load(cls, override: Path | None = None) -> "PriceTable":
+        models = json.loads(PRICES_FILE.read_text(encoding="utf-8"))["models"]
+        if override is not None:
+            models = {**models, **json.loads(override.read_text(encoding="utf-8"))["models"]}
+        return cls(models)
+
+    def price(self, model: str) -> dict[str, float] | None:
+        # OpenRouter-style ids ("openai/gpt-4o-mini") are priced by the part after the slash.
+        for candidate in (model, model.rsplit("/", 1)[-1]):
+            for known in self._by_length:
+                if candidate.startswith(known):
+                    return self.models[known]
+        return None
+
+    def cost(self, model: str, usage) -> float | None:
+        """Return the USD cost of usage on model, or None when the price is unknown."""
+        price = self.price(model)
+        if price is None:
+            return None
+        total = (
+            Decimal(usage.input_tokens) * Decimal(str(price["input"]))
+            + Decimal(usage.output_tokens) * Decimal(str(price["output"]))
+            + Decimal(usage.cache_read_tokens) * Decimal(str(price.get("cache_read", price["input"])))
+            + Decimal(usage.cache_write_tokens)
+            * Decimal(str(price.get("cache_write", price["input"])))
+        )
+        return float(total / TOKENS_PER_PRICE_UNIT)
+
+
+class CostLedger:
+    """Append cost records and keep today's total at hand for the budget."""
+
+    def __init__(self, directory: Path, agent: str, prices: PriceTable):
+        self.directory = directory
+        self.agent = agent
+        self.prices = prices
+        self.unknown_models: set[str] = set()
+        self._day: date | None = None
+        self._spent = 0.0
+
+    def path_for(self, day: date) -> Path:
+        return self.directory / f"{day.isoformat()}.jsonl"
+
+    def spent_today(self) -> float:
+        """Return today's spend in USD (read from today's file once per day)."""
+        day = today_utc()
+        if day != self._day:
+            self._day = day
+            records = read_records(self.directory, day, day)
+            self._spent = sum(record.get("cost_usd") or 0.0 for record in records)
+        return self._spent
+
+    def record(self, *, provider: str, model: str, usage, latency_ms: float, purpose: str,
+               item_id: str | None, status: str, response_model: str | None = None) -> dict:
+        """Write one cost record durably and return it."""
+        cost = self.prices.cost(response_model or model, usage)
+        if cost is None:
+            cost = self.prices.cost(model, usage)
+        if cost is None:
+            self.unknown_models.add(model)
+            logger.warning(
+                "No price known for model %s: its cost is recorded as null; add it to the price "
+                "table (PRICES_FILE)", model, extra={"model": model},
+            )
+        now = datetime.now(UTC)
+        record = {
+            "ts": now.isoformat(timespec="milliseconds"),
+            "agent": self.agent,
+            "gen_ai.system": provider,
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": model,
+            "gen_ai.response.model": response_model or model,
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
+            "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
+            "cost_usd": cost,
+            "latency_ms": round(latency_ms, 1),
+            "purpose": purpose,
+            "item_id": item_id,
+            "status": status,
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        fd = os.open(self.path_for(now.date()), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.spent_today()
+        if self._day == now.date():
+            self._spent += cost or 0.0
+        return record
+
+
+def read_records(directory: Path, since: date, until: date):
+    """Yield the records of the days since..until (inclusive); only those days' files are read."""
+    day = since
+    while day <= until:
+        path = directory / f"{day.isoformat()}.jsonl"
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        logger.warning("Skipping unreadable cost record %s line %d", path, number)
+        day += timedelta(days=1)
+
+
+def summarize(records, by: str) -> list[dict]:
+    """Group records by day, model or purpose: calls, tokens, known cost, calls of unknown price."""
+    groups: dict[str, dict] = defaultdict(
+        lambda: {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0),
+                 "unpriced_calls": 0}
+    )
+    for record in records:
+        key = {
+            "day": str(record.get("ts", ""))[:10],
+            "model": record.get("gen_ai.request.model") or "?",
+            "purpose": record.get("purpose") or "?",
+        }[by]
+        group = groups[key]
+        group["calls"] += 1
+        group["input_tokens"] += int(record.get("gen_ai.usage.input_tokens") or 0)
+        group["output_tokens"] += int(record.get("gen_ai.usage.output_tokens") or 0)
+        if record.get("cost_usd") is None:
+            group["unpriced_calls"] += 1
+        else:
+            group["cost_usd"] += Decimal(str(record["cost_usd"]))
+    return [
+        {by: key, **values, "cost_usd": float(values["cost_usd"])}
+        for key, values in sorted(groups.items())
+    ]

@@ -1,0 +1,81 @@
+"""Crash-safe file operations: every write is temp + fsync + rename + directory fsync.
+
+Nothing is ever silently overwritten: a name already taken gets a numbered suffix.
+"""
+
+import json
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+MAX_NAME_BYTES = 120
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in directory durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640) -> None:
+    """Replace path with data so that a crash leaves the old or the new content, never a mix."""
+    temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def atomic_write_json(path: Path, document) -> None:
+    """Write document as indented JSON, atomically."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def safe_name(name: str) -> str:
+    """Turn any file name into one that is harmless in a shell, a URL and a log line."""
+    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    name = SAFE_NAME.sub("_", Path(name).name).lstrip(".-_") or "item"
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    suffix = suffix[:10]
+    stem = stem[: MAX_NAME_BYTES - len(suffix) - 1] or "item"
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def free_path(directory: Path, name: str) -> Path:
+    """Return directory/name, or directory/name-2, -3... if taken: never overwrite."""
+    candidate = directory / name
+    stem, suffix = candidate.stem, candidate.suffix
+    counter = 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate = directory / f"{stem}-{counter}{suffix}"
+        counter += 1
+    return candidate
+
+
+def move_without_overwrite(source: Path, directory: Path, name: str | None = None) -> Path:
+    """Move source into directory under a free name and make the move durable.
+
+    One agent process owns its state directory (see inbox.lock), so nobody can take the free
+    name between the check and the rename.
+    """
+    target = free_path(directory, name or source.name)
+    source.rename(target)
+    fsync_directory(directory)
+    if source.parent != directory:
+        fsync_directory(source.parent)
+    return target

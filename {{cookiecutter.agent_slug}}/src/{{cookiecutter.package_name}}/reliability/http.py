@@ -1,0 +1,244 @@
+"""Make every HTTP request of the agent: a timeout always, bounded jittered retries, no leaked secrets.
+
+Only failures that may pass are retried (connection errors, timeouts, 408, 429, 5xx). Waits use
+full-jitter exponential backoff, except when the server says how long to wait (`Retry-After`, or
+Telegram's `parameters.retry_after`): then that wait is honoured, or the call gives up at once when
+the wait would not fit in the retry budget. Attempts and total wall time are both bounded.
+
+Messages and log lines never carry the URL (Telegram URLs hold the bot token) nor headers (API keys):
+exceptions are raised `from None` with the exception class name or status code only.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+FIRST_SERVER_ERROR = 500
+FIRST_CLIENT_ERROR = 400
+# A long wait is cut into slices so that on_wait (the systemd watchdog ping) runs often enough.
+WAIT_SLICE_SECONDS = 10.0
+MAX_DETAIL_CHARS = 200
+MIN_SECRET_CHARS = 6
+REDACTED = "[REDACTED]"
+SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie")
+
+
+class TransientError(Exception):
+    """Gave up on a failure that may pass; the item may be retried later."""
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class PermanentError(Exception):
+    """The request will not succeed by retrying it (400/401/403/404/422, bad configuration)."""
+
+    def __init__(self, message: str, status_code: int | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds for one logical call, retries included."""
+
+    max_attempts: int = 4
+    max_total_seconds: float = 120.0  # total wall time including waits
+    timeout_seconds: float = 30.0  # per request (connect, read)
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        """Return the full-jitter delay after the failed attempt number `attempt` (0-based)."""
+        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2**attempt)
+        return rng() * cap
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    what: str,
+    sleep: Callable[[float], object] = time.sleep,
+    rng: Callable[[], float] = random.random,
+    on_wait: Callable[[float], object] | None = None,
+    secrets: Iterable[str] = (),
+    **kwargs,
+) -> requests.Response:
+    """Send one HTTP request with retries and return the successful response.
+
+    `what` names the call in messages ("telegram sendMessage"). `secrets` are extra values (API
+    keys, tokens) to blank out of any detail quoted from an error body; the URL and header values
+    are always blanked. Raise TransientError when the retries or the time budget are used up, and
+    PermanentError for an answer that retrying cannot fix.
+    """
+    hidden = _hidden_values(url, kwargs.get("headers"), secrets)
+    started = time.monotonic()
+    for attempt in range(policy.max_attempts):
+        remaining = policy.max_total_seconds - (time.monotonic() - started)
+        if remaining <= 0:
+            raise TransientError(
+                f"{what}: gave up, the {policy.max_total_seconds:g}s retry budget is used up "
+                f"after {attempt} attempt(s)"
+            )
+        server_wait = None
+        status = None
+        try:
+            response = session.request(
+                method, url, timeout=min(policy.timeout_seconds, remaining), **kwargs
+            )
+        except requests.Timeout as error:
+            failure = f"timeout ({type(error).__name__})"
+        except requests.ConnectionError as error:
+            failure = f"connection failed ({type(error).__name__})"
+        except requests.RequestException as error:
+            # Invalid URL, missing schema and the like: a configuration mistake.
+            raise PermanentError(f"{what}: request not sent ({type(error).__name__})") from None
+        else:
+            status = response.status_code
+            if status < FIRST_CLIENT_ERROR:
+                return response
+            detail = _redact(error_detail(response), hidden)
+            if status not in RETRYABLE_STATUSES and status < FIRST_SERVER_ERROR:
+                suffix = f" ({detail})" if detail else ""
+                raise PermanentError(f"{what}: HTTP {status}{suffix}", status, detail)
+            failure = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            server_wait = retry_after_seconds(response)
+            response.close()
+
+        attempts_done = attempt + 1
+        elapsed = time.monotonic() - started
+        remaining = policy.max_total_seconds - elapsed
+        if attempts_done >= policy.max_attempts:
+            raise TransientError(
+                f"{what}: {failure}; gave up after {attempts_done} attempt(s) in {elapsed:.1f}s",
+                status,
+            )
+        if server_wait is not None:
+            if server_wait > remaining:
+                raise TransientError(
+                    f"{what}: {failure}; the server asked to wait {server_wait:g}s, more than the "
+                    f"{max(remaining, 0):.1f}s left of the {policy.max_total_seconds:g}s retry "
+                    "budget; giving up",
+                    status,
+                )
+            delay = server_wait
+        else:
+            delay = policy.backoff(attempt, rng)
+            if delay >= remaining:
+                raise TransientError(
+                    f"{what}: {failure}; gave up after {attempts_done} attempt(s), the "
+                    f"{policy.max_total_seconds:g}s retry budget is used up",
+                    status,
+                )
+        logger.warning(
+            "%s: attempt %d/%d failed (%s); retrying in %.2fs",
+            what,
+            attempts_done,
+            policy.max_attempts,
+            failure,
+            delay,
+            extra={"call": what, "attempt": attempts_done, "status": status, "delay": delay},
+        )
+        _wait(delay, sleep, on_wait)
+    # Reached only with max_attempts < 1.
+    raise PermanentError(f"{what}: RetryPolicy.max_attempts must be at least 1")
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Return how long the server asked to wait, from Retry-After or Telegram's retry_after."""
+    waits = []
+    header = response.headers.get("Retry-After")
+    if header:
+        waits.append(_parse_retry_after(header.strip()))
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("parameters"), dict):
+        value = body["parameters"].get("retry_after")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            waits.append(float(value))
+    waits = [wait for wait in waits if wait is not None]
+    return max(waits) if waits else None
+
+
+def error_detail(response: requests.Response) -> str | None:
+    """Return the human-readable reason an API gave in an error body, cut to a short line."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    detail = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            kind, message = error.get("type"), error.get("message")
+            detail = f"{kind}: {message}" if kind and message else message or kind
+        elif isinstance(error, str):
+            detail = error
+        detail = detail or body.get("description") or body.get("message")
+    if not isinstance(detail, str) or not detail.strip():
+        return None
+    detail = " ".join(detail.split())
+    return detail[:MAX_DETAIL_CHARS] + ("..." if len(detail) > MAX_DETAIL_CHARS else "")
+
+
+def _parse_retry_after(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _wait(seconds: float, sleep: Callable[[float], object], on_wait) -> None:
+    left = seconds
+    while True:
+        if on_wait is not None:
+            on_wait(left)
+        step = min(left, WAIT_SLICE_SECONDS)
+        sleep(step)
+        left -= step
+        if left <= 0:
+            return
+
+
+def _hidden_values(url: str, headers, secrets: Iterable[str]) -> list[str]:
+    parts = urlsplit(url)
+    values = [url, parts.path, parts.query, *secrets]
+    for name, value in (headers or {}).items():
+        if isinstance(value, str) and any(word in name.lower() for word in SECRET_HEADER_WORDS):
+            values.append(value)
+            values.extend(value.split())
+    return sorted({v for v in values if len(v) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
+def _redact(text: str | None, hidden: list[str]) -> str | None:
+    if text is None:
+        return None
+    for value in hidden:
+        text = text.replace(value, REDACTED)
+    return text

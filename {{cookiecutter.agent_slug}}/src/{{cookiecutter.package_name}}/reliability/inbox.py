@@ -1,0 +1,129 @@
+"""The crash-safe inbox: incoming/ -> processing/ -> done/ | failed/ | review/.
+
+A file is claimed by an atomic rename, so after any crash it is in exactly one folder. Files left in
+processing/ by a crash are recovered on start. Every failed item gets a sidecar saying why.
+"""
+
+import errno
+import fcntl
+import logging
+import os
+import stat
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .files import atomic_write_bytes, atomic_write_json, move_without_overwrite, safe_name
+
+logger = logging.getLogger(__name__)
+
+FOLDERS = ("incoming", "processing", "done", "failed", "review", "outbox", "archive")
+LOCK_FILE = "agent.lock"
+SIDECAR_SUFFIX = ".why.json"
+# A file younger than this may still be being uploaded (scp, rsync write in place).
+SETTLE_SECONDS = 1.0
+
+
+class AlreadyRunning(Exception):
+    """Another agent process owns this state directory."""
+
+
+class Inbox:
+    """The folders of one agent's state directory and the moves between them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+        for folder in FOLDERS:
+            (root / folder).mkdir(exist_ok=True, mode=0o750)
+        self.incoming = root / "incoming"
+        self.processing = root / "processing"
+        self.outbox = root / "outbox"
+        self.archive = root / "archive"
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Take the state directory for this process, or raise AlreadyRunning."""
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                raise AlreadyRunning(
+                    f"another agent process (pid {owner}) is working on {self.root}; "
+                    "stop it first (systemctl stop ...) or wait for it to finish"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def waiting(self) -> list[Path]:
+        """Return the files waiting in incoming/, oldest first, skipping uploads in progress."""
+        now = time.time()
+        entries = []
+        with os.scandir(self.incoming) as scan:
+            for entry in scan:
+                if entry.name.startswith("."):
+                    continue  # hidden files are uploads in progress by convention
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+                if now - mtime >= SETTLE_SECONDS:
+                    entries.append((mtime, entry.name))
+        return [self.incoming / name for _, name in sorted(entries)]
+
+    def oldest_waiting_seconds(self) -> tuple[int, float]:
+        """Return how many files wait in incoming/ and the age in seconds of the oldest."""
+        ages = [time.time() - p.lstat().st_mtime for p in self.incoming.iterdir()
+                if not p.name.startswith(".")]
+        return len(ages), max(ages, default=0.0)
+
+    def claim(self, path: Path) -> Path:
+        """Move a waiting file into processing/ under a safe name."""
+        return move_without_overwrite(path, self.processing, safe_name(path.name))
+
+    def give_back(self, path: Path) -> Path:
+        """Return a claimed file to incoming/ (it will be tried again)."""
+        return move_without_overwrite(path, self.incoming)
+
+    def place(self, path: Path, folder: str, why: dict | None = None) -> Path:
+        """Move a file to done/, failed/ or review/, with a sidecar explaining why if given."""
+        target = move_without_overwrite(path, self.root / folder)
+        if why is not None:
+            sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
+            atomic_write_json(target.with_name(target.name + SIDECAR_SUFFIX), {**sidecar, **why})
+        return target
+
+    def keep_original(self, item_id: str, suffix: str, data: bytes) -> Path:
+        """Keep the untouched original before any step transforms it (once per content)."""
+        target = self.archive / f"{item_id}{suffix.lower()[:10]}"
+        if not target.exists():
+            atomic_write_bytes(target, data)
+        return target
+
+    def leftovers(self) -> list[Path]:
+        """Return the files a crash left in processing/."""
+        return sorted(p for p in self.processing.iterdir() if not p.name.startswith("."))
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """Read a claimed file, refusing links, special files and oversized files.
+
+    Raises ValueError with the reason, which becomes the failed/ sidecar's text.
+    """
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise ValueError("the file is a symbolic link; only regular files are accepted")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("not a regular file (a folder, device or pipe)")
+    if info.st_nlink > 1:
+        raise ValueError("the file is hard-linked elsewhere; copy it into the inbox instead")
+    if info.st_size > max_bytes:
+        raise ValueError(f"the file is {info.st_size} bytes; the limit is {max_bytes} (MAX_FILE_MB)")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"the file grew beyond the limit of {max_bytes} bytes while being read")
+    return data

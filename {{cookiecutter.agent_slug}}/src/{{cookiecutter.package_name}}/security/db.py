@@ -1,0 +1,258 @@
+"""The agent's SQLite database: people, items seen (by content hash) and the review queue.
+
+Every statement is parameterized (ruff's S608 rule rejects SQL built from strings). WAL mode lets
+the CLI read while the agent writes; write transactions BEGIN IMMEDIATE so they never deadlock.
+"""
+
+import csv
+import json
+import logging
+import sqlite3
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 10
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY,
+    last_name TEXT NOT NULL,
+    first_name TEXT NOT NULL DEFAULT '',
+    birth_date TEXT NOT NULL DEFAULT '',
+    last_name_key TEXT NOT NULL,
+    first_name_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS people_last_name_key ON people (last_name_key);
+CREATE TABLE IF NOT EXISTS items (
+    content_hash TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    outbox TEXT,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    item_id TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created TEXT NOT NULL,
+    decided TEXT,
+    decision TEXT
+);
+"""
+PEOPLE_COLUMNS = ("id", "last_name", "first_name", "birth_date")
+
+
+class PeopleFileError(Exception):
+    """The people CSV cannot be imported; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    last_name: str
+    first_name: str
+    birth_date: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def name_key(text: str | None) -> str:
+    """Compare names without case, accents or punctuation: 'Lévêque-Ö' -> 'leveque o'."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.casefold().split())
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Database:
+    """One connection, autocommit by default, explicit immediate transactions for writes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000:d}")
+        with self.write():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.connection.execute(statement)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def write(self):
+        """Run the block in one immediate write transaction."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    # People -----------------------------------------------------------------------------------
+
+    def upsert_person(self, person: Person) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO people (id, last_name, first_name, birth_date, last_name_key,"
+                " first_name_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                " last_name=excluded.last_name, first_name=excluded.first_name,"
+                " birth_date=excluded.birth_date, last_name_key=excluded.last_name_key,"
+                " first_name_key=excluded.first_name_key",
+                (person.id, person.last_name, person.first_name, person.birth_date,
+                 name_key(person.last_name), name_key(person.first_name)),
+            )
+
+    def import_people(self, path: Path) -> int:
+        """Upsert every row of a people CSV (id,last_name,first_name,birth_date); return the count."""
+        try:
+            with path.open(encoding="utf-8", newline="") as handle:
+                reader = csv.DictReader(handle)
+                missing = set(PEOPLE_COLUMNS) - set(reader.fieldnames or ())
+                if missing:
+                    raise PeopleFileError(
+                        f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                        f"the header must be {','.join(PEOPLE_COLUMNS)}"
+                    )
+                people = []
+                for line, row in enumerate(reader, start=2):
+                    try:
+                        people.append(Person(int(row["id"]), row["last_name"].strip(),
+                                             (row["first_name"] or "").strip(),
+                                             (row["birth_date"] or "").strip()))
+                    except (TypeError, ValueError, AttributeError):
+                        raise PeopleFileError(
+                            f"{path} line {line}: id must be a whole number and last_name given"
+                        ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise PeopleFileError(f"cannot read people file {path}: {error}") from None
+        for person in people:
+            self.upsert_person(person)
+        return len(people)
+
+    def people_by_last_name(self, last_name: str) -> list[Person]:
+        rows = self.connection.execute(
+            "SELECT id, last_name, first_name, birth_date FROM people WHERE last_name_key = ?"
+            " ORDER BY id",
+            (name_key(last_name),),
+        ).fetchall()
+        return [Person(**dict(row)) for row in rows]
+
+    def person(self, person_id: int) -> Person | None:
+        row = self.connection.execute(
+            "SELECT id, last_name, first_name, birth_date FROM people WHERE id = ?", (person_id,)
+        ).fetchone()
+        return Person(**dict(row)) if row else None
+
+    def count(self, table: str) -> int:
+        queries = {
+            "people": "SELECT COUNT(*) FROM people",
+            "items": "SELECT COUNT(*) FROM items",
+            "reviews": "SELECT COUNT(*) FROM reviews",
+        }
+        return self.connection.execute(queries[table]).fetchone()[0]
+
+    # Items ------------------------------------------------------------------------------------
+
+    def item(self, content_hash: str) -> sqlite3.Row | None:
+        return self.connection.execute(
+            "SELECT * FROM items WHERE content_hash = ?", (content_hash,)
+        ).fetchone()
+
+    def start_attempt(self, content_hash: str, item_id: str, name: str) -> int:
+        """Record one more attempt at an item before working on it; return the attempt number."""
+        now = now_iso()
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO items (content_hash, item_id, name, status, attempts, received, updated)"
+                " VALUES (?, ?, ?, 'processing', 1, ?, ?) ON CONFLICT(content_hash) DO UPDATE SET"
+                " attempts = attempts + 1, status = 'processing', updated = excluded.updated",
+                (content_hash, item_id, name, now, now),
+            )
+            return db.execute(
+                "SELECT attempts FROM items WHERE content_hash = ?", (content_hash,)
+            ).fetchone()[0]
+
+    def give_back_attempt(self, content_hash: str) -> None:
+        """Undo an attempt that never reached the LLM (budget reached): the item just waits."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE items SET attempts = MAX(attempts - 1, 0), status = 'waiting', updated = ?"
+                " WHERE content_hash = ?",
+                (now_iso(), content_hash),
+            )
+
+    def finish_item(self, content_hash: str, status: str, *, outbox: str | None = None,
+                    reason: str | None = None) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE items SET status = ?, outbox = COALESCE(?, outbox), reason = ?, updated = ?"
+                " WHERE content_hash = ?",
+                (status, outbox, reason, now_iso(), content_hash),
+            )
+
+    def item_by_id(self, item_id: str) -> sqlite3.Row | None:
+        return self.connection.execute(
+            "SELECT * FROM items WHERE item_id = ?", (item_id,)
+        ).fetchone()
+
+    # Reviews ----------------------------------------------------------------------------------
+
+    def add_review(self, item_id: str, file: str, reason: str, fields: dict,
+                   candidates: list[Person]) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO reviews (item_id, file, reason, fields, candidates, created)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET file=excluded.file,"
+                " reason=excluded.reason, fields=excluded.fields, candidates=excluded.candidates,"
+                " status='pending'",
+                (item_id, file, reason, json.dumps(fields),
+                 json.dumps([vars(c) for c in candidates]), now_iso()),
+            )
+
+    def reviews(self, status: str = "pending") -> list[dict]:
+        rows = self.connection.execute(
+            "SELECT * FROM reviews WHERE status = ? ORDER BY created, item_id", (status,)
+        ).fetchall()
+        return [self._review(row) for row in rows]
+
+    def review(self, item_id: str) -> dict | None:
+        row = self.connection.execute(
+            "SELECT * FROM reviews WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return self._review(row) if row else None
+
+    @staticmethod
+    def _review(row: sqlite3.Row) -> dict:
+        review = dict(row)
+        review["fields"] = json.loads(review["fields"])
+        review["candidates"] = [Person(**c) for c in json.loads(review["candidates"])]
+        review["decision"] = json.loads(review["decision"]) if review["decision"] else None
+        return review
+
+    def decide_review(self, item_id: str, status: str, decision: dict) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE reviews SET status = ?, decided = ?, decision = ? WHERE item_id = ?",
+                (status, now_iso(), json.dumps(decision), item_id),
+            )

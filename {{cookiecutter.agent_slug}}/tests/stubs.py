@@ -1,0 +1,492 @@
+"""Local HTTP stand-ins for the LLM APIs and the Telegram Bot API, on 127.0.0.1.
+
+Each stand-in is a real threaded HTTP server on a free port. It records every request and answers
+from a queue of scripted answers, falling back to a normal answer when the queue is empty:
+
+    with LLMStub() as llm:
+        llm.push(status(503, retry_after=2), hang(1.0), reply('{"a": 1}', cache_read_tokens=7))
+        ...  # point LLM_BASE_URL at llm.anthropic_base or llm.openai_base
+
+Scripted answers: `reply` (a normal LLM answer, shaped after the API the request used), `answer`
+(any JSON body), `status` (an error status, optionally with Retry-After), `telegram_429`
+(Telegram's flood-control answer with `parameters.retry_after`), `hang` (say nothing for a while,
+then close), `reset` (abort the connection with a TCP reset), `drop` (close without an answer),
+`malformed` (a 200 whose body is not JSON).
+"""
+
+import html
+import json
+import math
+import re
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCALHOST = "127.0.0.1"
+TELEGRAM_TOKEN = "123456:SECRET-TOKEN-xyz"
+TELEGRAM_CHAT_ID = "-1001234567890"
+LLM_API_KEY = "sk-test-SECRET-KEY-0123456789"
+DEFAULT_REPLY_TEXT = '{"answer": "stub"}'
+TELEGRAM_MAX_CHARS = 4096
+TELEGRAM_TAGS = frozenset(
+    "b strong i em u ins s strike del a code pre tg-spoiler span blockquote tg-emoji".split()
+)
+TELEGRAM_TAG = re.compile(r"</?([a-z-]+)(\s[^<>]*)?>")
+HTML_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+@dataclass(frozen=True)
+class Script:
+    """One scripted answer; build it with the functions below."""
+
+    kind: str  # reply | answer | status | hang | reset | drop | raw
+    status: int = 200
+    body: object = None
+    headers: tuple[tuple[str, str], ...] = ()
+    seconds: float = 0.0
+    text: str | None = None
+    model: str | None = None
+    usage: tuple[int, int, int, int] | None = None
+
+
+def reply(
+    text: str,
+    *,
+    input_tokens: int = 11,
+    output_tokens: int = 7,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    model: str | None = None,
+) -> Script:
+    """Answer like the API the request was sent to. `input_tokens` excludes cached tokens."""
+    usage = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+    return Script("reply", text=text, model=model, usage=usage)
+
+
+def answer(body, status: int = 200, headers: dict[str, str] | None = None) -> Script:
+    """Answer with this JSON body and status."""
+    return Script("answer", status=status, body=body, headers=tuple((headers or {}).items()))
+
+
+def status(
+    code: int, *, retry_after: str | float | None = None, message: str | None = None, body=None
+) -> Script:
+    """Answer an error status, in the error shape of the API the request was sent to.
+
+    `message` becomes the API's error message (Telegram's `description`); `body` replaces the
+    whole body.
+    """
+    headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
+    return Script("status", status=code, body=body, headers=headers, text=message)
+
+
+def telegram_429(retry_after: int) -> Script:
+    """Answer Telegram's flood control: 429 with the wait in the JSON body, no header."""
+    body = {
+        "ok": False,
+        "error_code": 429,
+        "description": f"Too Many Requests: retry after {retry_after}",
+        "parameters": {"retry_after": retry_after},
+    }
+    return Script("answer", status=429, body=body)
+
+
+def hang(seconds: float) -> Script:
+    """Say nothing for `seconds` (longer than the client's timeout), then close the connection."""
+    return Script("hang", seconds=seconds)
+
+
+def reset() -> Script:
+    """Abort the connection with a TCP reset once the request is read."""
+    return Script("reset")
+
+
+def drop() -> Script:
+    """Close the connection without an answer once the request is read."""
+    return Script("drop")
+
+
+def malformed(body: str = '{"id": "cut short", "content": [', status: int = 200) -> Script:
+    """Answer a body that is not JSON, labelled as JSON."""
+    return Script("raw", status=status, body=body)
+
+
+@dataclass
+class Recorded:
+    """One request the stub received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StubServer:
+    """A scriptable HTTP server on 127.0.0.1; subclasses decide the normal answer and error shape."""
+
+    def __init__(self):
+        self.requests: list[Recorded] = []
+        self._queue: deque[Script] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        """Listen on a free port of 127.0.0.1 and serve in a background thread."""
+        self._server = ThreadingHTTPServer((LOCALHOST, 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.stub = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Wake hanging answers, stop serving and free the port."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+
+    def push(self, *scripts: Script) -> None:
+        """Queue answers for the next requests, in order."""
+        with self._lock:
+            self._queue.extend(scripts)
+
+    @property
+    def pending(self) -> int:
+        """Return how many queued answers are still unused."""
+        with self._lock:
+            return len(self._queue)
+
+    def _next(self, recorded: Recorded) -> Script | None:
+        with self._lock:
+            self.requests.append(recorded)
+            return self._queue.popleft() if self._queue else None
+
+    def _respond(self, recorded: Recorded, script: Script | None) -> Response:
+        if script is None:
+            return self.normal_answer(recorded)
+        if script.kind == "answer":
+            return _json_response(script.status, script.body, dict(script.headers))
+        if script.kind == "raw":
+            return Response(script.status, script.body.encode(), {"Content-Type": "application/json"})
+        if script.kind == "status":
+            body = script.body
+            if body is None:
+                message = script.text or f"stub answered {script.status}"
+                body = self.error_body(recorded, script.status, message)
+            return _json_response(script.status, body, dict(script.headers))
+        if script.kind == "reply":
+            return self.reply_answer(recorded, script)
+        raise ValueError(f"unknown script kind {script.kind}")
+
+    def normal_answer(self, recorded: Recorded) -> Response:
+        return _json_response(200, {"ok": True})
+
+    def error_body(self, recorded: Recorded, code: int, message: str):
+        return {"error": {"type": "stub_error", "message": message}}
+
+    def reply_answer(self, recorded: Recorded, script: Script) -> Response:
+        return _json_response(200, {"text": script.text})
+
+
+class LLMStub(StubServer):
+    """Speak the Anthropic Messages API and the OpenAI chat completions API.
+
+    Point the anthropic provider at `anthropic_base` and the openai one at `openai_base`. With an
+    `api_key`, requests without it get the API's 401. `responder(system, prompt)` makes the text of
+    normal answers; by default it is DEFAULT_REPLY_TEXT.
+    """
+
+    ANTHROPIC_PATH = "/v1/messages"
+    OPENAI_PATH = "/v1/chat/completions"
+
+    def __init__(self, api_key: str | None = LLM_API_KEY, responder=None):
+        super().__init__()
+        self.api_key = api_key
+        self.responder = responder or (lambda system, prompt: DEFAULT_REPLY_TEXT)
+        self._ids = 0
+
+    @property
+    def anthropic_base(self) -> str:
+        return self.url
+
+    @property
+    def openai_base(self) -> str:
+        return self.url + "/v1"
+
+    def _shape(self, recorded: Recorded) -> str | None:
+        if recorded.path == self.ANTHROPIC_PATH:
+            return "anthropic"
+        if recorded.path == self.OPENAI_PATH:
+            return "openai"
+        return None
+
+    def _refusal(self, recorded: Recorded) -> Response | None:
+        shape = self._shape(recorded)
+        if shape is None or recorded.method != "POST":
+            return _json_response(404, self.error_body(recorded, 404, "not found"))
+        body = recorded.json
+        if self.api_key is not None:
+            if shape == "anthropic":
+                given = recorded.headers.get("x-api-key")
+            else:
+                given = recorded.headers.get("authorization", "").removeprefix("Bearer ")
+            if given != self.api_key:
+                return _json_response(401, self.error_body(recorded, 401, "invalid api key"))
+        required = ("model", "messages", "max_tokens") if shape == "anthropic" else ("model",)
+        if shape == "anthropic" and "anthropic-version" not in recorded.headers:
+            return _json_response(400, self.error_body(recorded, 400, "anthropic-version missing"))
+        if not isinstance(body, dict) or any(key not in body for key in required):
+            return _json_response(400, self.error_body(recorded, 400, "invalid request body"))
+        if not isinstance(body.get("messages"), list):
+            return _json_response(400, self.error_body(recorded, 400, "messages: list needed"))
+        return None
+
+    def normal_answer(self, recorded: Recorded) -> Response:
+        refusal = self._refusal(recorded)
+        if refusal is not None:
+            return refusal
+        system, prompt = self.prompt_of(recorded)
+        text = self.responder(system, prompt)
+        tokens = (math.ceil(len(system + prompt) / 4), math.ceil(len(text) / 4), 0, 0)
+        return self._render(recorded, text, None, tokens)
+
+    def reply_answer(self, recorded: Recorded, script: Script) -> Response:
+        refusal = self._refusal(recorded)
+        if refusal is not None:
+            return refusal
+        return self._render(recorded, script.text, script.model, script.usage)
+
+    def prompt_of(self, recorded: Recorded) -> tuple[str, str]:
+        """Return the (system, user prompt) a request carried, in either API's shape."""
+        body = recorded.json or {}
+        messages = body.get("messages") or []
+        user = "\n".join(m.get("content", "") for m in messages if m.get("role") == "user")
+        if self._shape(recorded) == "anthropic":
+            return body.get("system", ""), user
+        system = "\n".join(m.get("content", "") for m in messages if m.get("role") == "system")
+        return system, user
+
+    def _render(self, recorded, text, model, usage) -> Response:
+        with self._lock:
+            self._ids += 1
+            number = self._ids
+        model = model or (recorded.json or {}).get("model", "stub-model")
+        fresh, output, cache_read, cache_write = usage
+        if self._shape(recorded) == "anthropic":
+            body = {
+                "id": f"msg_stub_{number}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": fresh,
+                    "output_tokens": output,
+                    "cache_creation_input_tokens": cache_write,
+                    "cache_read_input_tokens": cache_read,
+                },
+            }
+        else:
+            # OpenAI counts cached tokens inside prompt_tokens and has no cache-write count.
+            body = {
+                "id": f"chatcmpl-stub-{number}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": fresh + cache_read,
+                    "completion_tokens": output,
+                    "total_tokens": fresh + cache_read + output,
+                    "prompt_tokens_details": {"cached_tokens": cache_read},
+                },
+            }
+        return _json_response(200, body)
+
+    def error_body(self, recorded: Recorded, code: int, message: str):
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(code, "api_error")
+        if self._shape(recorded) == "anthropic":
+            return {"type": "error", "error": {"type": kind, "message": message}}
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+class TelegramStub(StubServer):
+    """Speak the Bot API's sendMessage and keep every message it accepted, as Telegram would.
+
+    Like Telegram it refuses a wrong token (401), an unknown chat, an empty or too long text, and
+    HTML that is not valid Telegram HTML (400).
+    """
+
+    def __init__(self, token: str = TELEGRAM_TOKEN, chat_id: str | None = TELEGRAM_CHAT_ID):
+        super().__init__()
+        self.token = token
+        self.chat_id = chat_id
+        self.messages: list[dict] = []
+
+    @property
+    def api_base(self) -> str:
+        return self.url
+
+    @property
+    def texts(self) -> list[str]:
+        with self._lock:
+            return [message["text"] for message in self.messages]
+
+    def normal_answer(self, recorded: Recorded) -> Response:
+        match = re.fullmatch(r"/bot([^/]+)/(\w+)", recorded.path)
+        if not match or recorded.method != "POST":
+            return self._error(404, "Not Found")
+        if match.group(1) != self.token:
+            return self._error(401, "Unauthorized")
+        if match.group(2) != "sendMessage":
+            return self._error(404, "Not Found")
+        message = recorded.json
+        if not isinstance(message, dict):
+            return self._error(400, "Bad Request: message text is empty")
+        if self.chat_id is not None and str(message.get("chat_id")) != self.chat_id:
+            return self._error(400, "Bad Request: chat not found")
+        problem = telegram_text_problem(message.get("text"), message.get("parse_mode"))
+        if problem:
+            return self._error(400, f"Bad Request: {problem}")
+        with self._lock:
+            self.messages.append(message)
+            number = len(self.messages)
+        result = {"message_id": number, "date": int(time.time()), "text": message["text"]}
+        return _json_response(200, {"ok": True, "result": result})
+
+    def error_body(self, recorded: Recorded, code: int, message: str):
+        return {"ok": False, "error_code": code, "description": message}
+
+    def _error(self, code: int, description: str) -> Response:
+        return _json_response(code, {"ok": False, "error_code": code, "description": description})
+
+
+def telegram_text_problem(text, parse_mode) -> str | None:
+    """Return why Telegram would refuse this text, or None when it would accept it."""
+    if not isinstance(text, str) or not text.strip():
+        return "message text is empty"
+    visible = text
+    if parse_mode == "HTML":
+        for tag in TELEGRAM_TAG.finditer(text):
+            if tag.group(1) not in TELEGRAM_TAGS:
+                return f"can't parse entities: Unsupported start tag \"{tag.group(1)}\""
+        without_tags = TELEGRAM_TAG.sub("", text)
+        if "<" in without_tags or ">" in without_tags:
+            return "can't parse entities: Unexpected end of name token"
+        if "&" in HTML_ENTITY.sub("", without_tags):
+            return "can't parse entities: Unsupported HTML entity"
+        visible = html.unescape(without_tags)
+    if len(visible.encode("utf-16-le")) // 2 > TELEGRAM_MAX_CHARS:
+        return "message is too long"
+    return None
+
+
+class RecordingSleep:
+    """A `sleep` that records what it was asked to wait instead of waiting."""
+
+    def __init__(self):
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+    @property
+    def total(self) -> float:
+        return sum(self.calls)
+
+
+def _json_response(code: int, body, headers: dict[str, str] | None = None) -> Response:
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return Response(code, json.dumps(body).encode(), headers)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "stub/1"
+
+    def do_GET(self):
+        self._serve()
+
+    def do_POST(self):
+        self._serve()
+
+    def log_message(self, format, *args):  # the test output stays readable
+        pass
+
+    def _serve(self):
+        stub: StubServer = self.server.stub
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        recorded = Recorded(self.command, self.path, headers, body)
+        script = stub._next(recorded)
+        if script is not None and script.kind == "hang":
+            stub._stopping.wait(script.seconds)
+        if script is not None and script.kind in ("hang", "drop"):
+            self.close_connection = True
+            return
+        if script is not None and script.kind == "reset":
+            # SO_LINGER with a zero timeout turns close() into a TCP RST.
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.connection.close()
+            self.close_connection = True
+            return
+        response = stub._respond(recorded, script)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+        except OSError:  # the client gave up first
+            self.close_connection = True
