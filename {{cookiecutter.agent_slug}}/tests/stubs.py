@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCALHOST = "127.0.0.1"
+# How often the serving thread checks for stop(); the default 0.5 s would slow every teardown.
+POLL_SECONDS = 0.01
 TELEGRAM_TOKEN = "123456:SECRET-TOKEN-xyz"
 TELEGRAM_CHAT_ID = "-1001234567890"
 LLM_API_KEY = "sk-test-SECRET-KEY-0123456789"
@@ -166,7 +168,9 @@ class StubServer:
         self._server = ThreadingHTTPServer((LOCALHOST, 0), _Handler)
         self._server.daemon_threads = True
         self._server.stub = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True
+        )
         self._thread.start()
         return self
 

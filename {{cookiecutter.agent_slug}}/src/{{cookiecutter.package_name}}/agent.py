@@ -79,6 +79,11 @@ class Agent:
         logger.info("Agent %s %s started", AGENT_SLUG, __version__,
                     extra={"state_dir": str(self.settings.state_dir)})
 
+    def close(self) -> None:
+        """Release the state directory and the database."""
+        self.inbox.unlock()
+        self.db.close()
+
     def install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
             logger.info("Received %s: finishing the current item, then stopping",

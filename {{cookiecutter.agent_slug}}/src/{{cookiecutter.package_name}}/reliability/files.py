@@ -47,13 +47,10 @@ def atomic_write_json(path: Path, document) -> None:
 def safe_name(name: str) -> str:
     """Turn any file name into one that is harmless in a shell, a URL and a log line."""
     name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    name = SAFE_NAME.sub("_", Path(name).name).lstrip(".-_") or "item"
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    suffix = suffix[:10]
-    stem = stem[: MAX_NAME_BYTES - len(suffix) - 1] or "item"
-    return f"{stem}.{suffix}" if suffix else stem
+    stem, suffix = os.path.splitext(Path(name).name)
+    suffix = SAFE_NAME.sub("_", suffix)[:10]
+    stem = SAFE_NAME.sub("_", stem).strip("._-")[: MAX_NAME_BYTES - len(suffix)] or "item"
+    return stem + suffix
 
 
 def free_path(directory: Path, name: str) -> Path:

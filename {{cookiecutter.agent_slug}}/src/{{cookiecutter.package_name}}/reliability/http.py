@@ -11,6 +11,8 @@ exceptions are raised `from None` with the exception class name or status code o
 
 import logging
 import random
+import re
+import string
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ FIRST_CLIENT_ERROR = 400
 WAIT_SLICE_SECONDS = 10.0
 MAX_DETAIL_CHARS = 200
 MIN_SECRET_CHARS = 6
+MIN_CREDENTIAL_CHARS = 16
 REDACTED = "[REDACTED]"
 SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie")
 
@@ -229,6 +232,11 @@ def _wait(seconds: float, sleep: Callable[[float], object], on_wait) -> None:
 def _hidden_values(url: str, headers, secrets: Iterable[str]) -> list[str]:
     parts = urlsplit(url)
     values = [url, parts.path, parts.query, *secrets]
+    # A credential inside the URL ("/bot<token>/sendMessage", "?key=..."), with or without the
+    # letters glued in front of it.
+    for piece in re.split(r"[/?&=]", f"{parts.path}?{parts.query}"):
+        if len(piece) >= MIN_CREDENTIAL_CHARS and any(char.isdigit() for char in piece):
+            values.extend([piece, piece.lstrip(string.ascii_letters)])
     for name, value in (headers or {}).items():
         if isinstance(value, str) and any(word in name.lower() for word in SECRET_HEADER_WORDS):
             values.append(value)

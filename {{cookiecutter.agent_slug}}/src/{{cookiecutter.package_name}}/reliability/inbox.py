@@ -60,6 +60,11 @@ class Inbox:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def waiting(self) -> list[Path]:
         """Return the files waiting in incoming/, oldest first, skipping uploads in progress."""
         now = time.time()

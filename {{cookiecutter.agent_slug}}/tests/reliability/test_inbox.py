@@ -1,0 +1,213 @@
+"""The inbox state machine: every file ends in done/, failed/ or review/, nothing is lost."""
+
+import json
+import os
+
+from {{ cookiecutter.package_name }} import agent as agent_module
+from {{ cookiecutter.package_name }}.observability import audit, costs
+
+JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\nDocument type: referral\n"
+UNIQUE_PDF_TEXT = "Client: Youssef Benali"
+
+
+def cost_records(home) -> list[dict]:
+    records = []
+    for path in sorted((home.state / "costs").glob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return records
+
+
+def audit_actions(home) -> list[str]:
+    lines = (home.state / "audit.jsonl").read_text().splitlines()
+    return [json.loads(line)["action"] for line in lines]
+
+
+def why(home, folder: str, name: str) -> dict:
+    return json.loads((home.state / folder / f"{name}.why.json").read_text())
+
+
+def test_samples_end_in_done_and_review_with_results_in_outbox(home):
+    home.drop_samples()
+    agent = home.agent()
+    assert agent.run_once() == 3
+    agent.close()
+
+    assert home.files("done") == ["invoice-youssef-benali.pdf", "referral-jane-doe.txt"]
+    assert home.files("review") == ["lab-result-marie-martin.md"]
+    assert home.files("incoming") == home.files("processing") == home.files("failed") == []
+    results = [json.loads(p.read_text()) for p in (home.state / "outbox").iterdir()]
+    assert sorted(r["person"]["id"] for r in results) == [1, 4]
+    assert all(r["matched_by"] == "rules" for r in results)
+    assert len(home.files("archive")) == 3
+    assert len(cost_records(home)) == 3
+    assert audit.verify(home.state / "audit.jsonl") == []
+
+
+def test_unusable_inputs_fail_with_a_reason_and_lose_nothing(home):
+    bad = {
+        "program.exe": b"MZ\x90\x00",
+        "fake.pdf": b"just text pretending to be a PDF",
+        "broken.pdf": b"%PDF-1.4\n1 0 obj <<< garbage",
+        "empty.txt": b"",
+        "latin1.txt": "Patient: Zoë".encode("latin-1"),
+        "binary.md": b"\x00\x01\x02 Patient: Jane Doe",
+        "too-big.txt": b"x" * (2 * 1024 * 1024),
+    }
+    for name, content in bad.items():
+        home.drop(name, content)
+    home.write_env(MAX_FILE_MB="1")
+    agent = home.agent()
+    agent.run_once()
+    agent.close()
+
+    assert home.files("failed") == sorted(bad)
+    for name in bad:
+        reason = why(home, "failed", name)
+        assert reason["error"], name
+        assert reason["attempts"] >= 1
+        assert reason["time"]
+        assert (home.state / "failed" / name).read_bytes() == bad[name]
+    assert home.files("incoming") == home.files("processing") == []
+    assert "not a PDF" in why(home, "failed", "fake.pdf")["error"]
+    assert "limit" in why(home, "failed", "too-big.txt")["error"]
+
+
+def test_the_same_content_twice_is_processed_once(home):
+    home.drop("first.txt", JANE)
+    agent = home.agent()
+    agent.run_once()
+    home.drop("second-copy.txt", JANE)
+    agent.run_once()
+    agent.close()
+
+    assert home.files("done") == ["first.txt", "second-copy.txt"]
+    assert why(home, "done", "second-copy.txt")["duplicate_of"] == "first.txt"
+    assert len(os.listdir(home.state / "outbox")) == 1
+    assert len(cost_records(home)) == 1
+    assert audit_actions(home).count("item.duplicate") == 1
+
+
+def test_a_name_already_taken_gets_a_suffix_never_an_overwrite(home):
+    agent = home.agent()
+    home.drop("scan.txt", JANE)
+    agent.run_once()
+    home.drop("scan.txt", JANE.replace("referral", "letter"))
+    agent.run_once()
+    agent.close()
+
+    assert home.files("done") == ["scan-2.txt", "scan.txt"]
+    assert "referral" in (home.state / "done" / "scan.txt").read_text()
+    assert "letter" in (home.state / "done" / "scan-2.txt").read_text()
+
+
+def test_links_into_the_inbox_are_refused_and_their_targets_untouched(home, tmp_path):
+    secret = tmp_path / "outside.txt"
+    secret.write_text(JANE)
+    incoming = home.state / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "link.txt").symlink_to(secret)
+    os.utime(incoming / "link.txt", (0, 0), follow_symlinks=False)
+    os.link(secret, incoming / "hard.txt")
+    os.utime(incoming / "hard.txt", (0, 0))
+    agent = home.agent()
+    agent.run_once()
+    agent.close()
+
+    assert home.files("failed") == ["hard.txt", "link.txt"]
+    assert "symbolic link" in why(home, "failed", "link.txt")["error"]
+    assert "hard-linked" in why(home, "failed", "hard.txt")["error"]
+    assert secret.read_text() == JANE
+    assert os.listdir(home.state / "outbox") == []
+
+
+def test_hostile_file_names_are_made_safe(home):
+    names = ["-rf.txt", "a\nb.txt", "é" * 100 + ".txt", "$(reboot).md", " .. .txt"]
+    for number, name in enumerate(names):
+        home.drop(name, JANE + f"\nnumber {number}\n")
+    agent = home.agent()
+    agent.run_once()
+    agent.close()
+
+    done = home.files("done")
+    assert len(done) == len(names)
+    for name in done:
+        assert name[0] not in "-." and "\n" not in name and "$" not in name and len(name) <= 120
+
+
+def test_leftovers_of_a_crash_are_requeued_then_failed_after_max_attempts(home):
+    processing = home.state / "processing"
+    processing.mkdir(parents=True)
+    (processing / "interrupted.txt").write_text(JANE)
+    os.utime(processing / "interrupted.txt", (0, 0))
+    agent = home.agent()  # start() recovers processing/
+    assert home.files("processing") == []
+    agent.run_once()
+    agent.close()
+    assert home.files("done") == ["interrupted.txt"]
+
+    stuck = "Patient: Chidi Okafor\n"
+    (processing / "stuck.txt").write_text(stuck)
+    agent = home.agent()
+    agent.close()
+    for _ in range(3):  # as if three starts each died on this item
+        agent = agent_module.Agent(home.settings())
+        digest = __import__("hashlib").sha256(stuck.encode()).hexdigest()
+        agent.db.start_attempt(digest, digest[:16], "stuck.txt")
+        agent.db.close()
+    os.replace(home.state / "incoming" / "stuck.txt", processing / "stuck.txt")
+    agent = home.agent()
+    agent.close()
+    assert home.files("failed") == ["stuck.txt"]
+    assert "interrupted" in why(home, "failed", "stuck.txt")["error"]
+
+
+def test_invalid_llm_answers_are_retried_then_failed_and_each_billed_call_recorded(home):
+    home.drop("odd.txt", JANE + "FAKE-LLM: malformed\n")
+    agent = home.agent()
+    for _ in range(3):
+        agent.run_once()
+    agent.close()
+
+    assert home.files("failed") == ["odd.txt"]
+    reason = why(home, "failed", "odd.txt")
+    assert reason["attempts"] == 3
+    assert "not valid JSON" in reason["error"]
+    assert [r["status"] for r in cost_records(home)] == ["ok", "ok", "ok"]
+
+
+def test_transient_llm_failures_put_the_item_back_and_record_no_cost(home):
+    home.drop("flaky.txt", JANE + "FAKE-LLM: transient\n")
+    agent = home.agent()
+    agent.run_once()
+    agent.close()
+
+    assert home.files("incoming") == ["flaky.txt"]
+    assert home.files("failed") == []
+    assert cost_records(home) == []
+
+
+def test_budget_reached_items_wait_one_alert_and_they_resume_tomorrow(home, monkeypatch):
+    home.write_env(DAILY_BUDGET_USD="0.0001")
+    home.drop("a.txt", JANE)
+    home.drop("b.txt", "Patient: Chidi Okafor\nDocument type: letter\n", age=5)
+    agent = home.agent()
+    agent.run_once()
+    agent.run_once()
+    agent.run_once()
+    agent.write_heartbeat("idle")
+    agent.close()
+
+    assert home.files("done") == ["a.txt"]
+    assert home.files("incoming") == ["b.txt"]
+    assert home.files("failed") == []
+    actions = audit_actions(home)
+    assert actions.count("notification.sent") == 2  # the result of a.txt, and one budget alert
+    assert json.loads((home.state / "heartbeat.json").read_text())["budget_reached"] is True
+
+    tomorrow = costs.today_utc() + __import__("datetime").timedelta(days=1)
+    monkeypatch.setattr(costs, "today_utc", lambda: tomorrow)
+    monkeypatch.setattr(agent_module, "today_utc", lambda: tomorrow)
+    agent = home.agent()
+    agent.run_once()
+    agent.close()
+    assert home.files("done") == ["a.txt", "b.txt"]

@@ -1,0 +1,65 @@
+"""The command line: user errors are one clear line and exit code 2, never a traceback."""
+
+import json
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["bogus"], "invalid choice"),
+        (["costs", "--by", "week"], "invalid choice"),
+        (["costs", "--since", "last tuesday"], "not a date"),
+        (["costs", "--since", "2026-02-30"], "not a date"),
+        (["costs", "--since", "today", "--until", "yesterday"], "after --until"),
+        (["review", "resolve", "abc"], "one of the arguments --choose --reject is required"),
+        (["review", "resolve", "abc", "--choose", "x"], "invalid int value"),
+        (["audit"], "required"),
+        ([], "required"),
+    ],
+)
+def test_wrong_flags_and_values_give_one_line_and_exit_2(home, args, expected):
+    result = home.cli(*args)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_a_readable_env_file_is_refused_with_the_fix(home):
+    home.env_file.chmod(0o644)
+    result = home.cli("once")
+    assert result.returncode == 2
+    assert "chmod 600" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_malformed_env_file_names_the_line(home):
+    home.env_file.write_text("LLM_PROVIDER=fake\nthis is not a setting\n")
+    home.env_file.chmod(0o600)
+    result = home.cli("status")
+    assert result.returncode == 2
+    assert "line 2" in result.stderr
+
+
+def test_an_unavailable_provider_or_missing_key_stops_the_start_clearly(home):
+    home.write_env(LLM_PROVIDER="nonexistent")
+    result = home.cli("once")
+    assert result.returncode == 2
+    assert "LLM_PROVIDER" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_and_costs_json(home):
+    version = home.cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("{{ cookiecutter.agent_slug }} ")
+    home.drop_samples()
+    assert home.cli("once").returncode == 0
+    costs = json.loads(home.cli("costs", "--since", "yesterday", "--json").stdout)
+    assert costs["total"]["calls"] == 3
+    assert costs["total"]["cost_usd"] > 0
+    by_purpose = json.loads(home.cli("costs", "--by", "purpose", "--json").stdout)
+    assert by_purpose["rows"][0]["purpose"] == "extract_fields"
+    assert "audit log intact" in home.cli("audit", "verify").stdout
+    status = home.cli("status")
+    assert status.returncode == 0 and "done 2, review 1, failed 0" in status.stdout
