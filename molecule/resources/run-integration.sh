@@ -8,7 +8,8 @@
 # Run it from a Python environment with requirements-integration.txt installed.
 set -euo pipefail
 
-readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly REPO_ROOT
 readonly RESOURCES_DIR="$REPO_ROOT/molecule/resources"
 readonly DOCKERD_START_TIMEOUT_SECONDS=60
 readonly DOCKERD_STOP_TIMEOUT_SECONDS=30
@@ -83,6 +84,9 @@ start_dockerd() {
     dockerd >"$dockerd_log" 2>&1 </dev/null &
     dockerd_pid=$!
     trap stop_dockerd EXIT
+    # Without these traps bash dies on INT/TERM without running the EXIT trap.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     local waited=0
     until docker info >/dev/null 2>&1; do
         if ! kill -0 "$dockerd_pid" 2>/dev/null; then

@@ -1,8 +1,8 @@
 """Fixtures for the integration tests: local stand-ins for the LLM APIs and Telegram."""
 
 import pytest
-from stubs import LLMStub, RecordingSleep, TelegramStub
 
+import stubs
 from {{ cookiecutter.package_name }}.reliability.http import RetryPolicy
 
 # Short enough that a whole retry sequence against a hanging server stays under a second.
@@ -22,16 +22,16 @@ def fast_policy() -> RetryPolicy:
 
 @pytest.fixture
 def llm_stub():
-    with LLMStub() as stub:
+    with stubs.LLMStub() as stub:
         yield stub
 
 
 @pytest.fixture
 def telegram_stub():
-    with TelegramStub() as stub:
+    with stubs.TelegramStub() as stub:
         yield stub
 
 
 @pytest.fixture
-def recording_sleep() -> RecordingSleep:
-    return RecordingSleep()
+def recording_sleep() -> stubs.RecordingSleep:
+    return stubs.RecordingSleep()

@@ -5,7 +5,7 @@ import time
 import traceback
 
 import pytest
-from stubs import LLM_API_KEY, answer, hang, malformed, reply, reset, status
+import stubs
 
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, Usage, make_provider
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
@@ -19,7 +19,7 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 @pytest.fixture
 def provider(llm_stub, fast_policy):
     return make_provider(
-        "anthropic", api_key=LLM_API_KEY, base_url=llm_stub.anthropic_base, policy=fast_policy
+        "anthropic", api_key=stubs.LLM_API_KEY, base_url=llm_stub.anthropic_base, policy=fast_policy
     )
 
 
@@ -37,7 +37,7 @@ def test_sends_the_messages_api_request(provider, llm_stub):
 
     (sent,) = llm_stub.requests
     assert (sent.method, sent.path) == ("POST", "/v1/messages")
-    assert sent.headers["x-api-key"] == LLM_API_KEY
+    assert sent.headers["x-api-key"] == stubs.LLM_API_KEY
     assert sent.headers["anthropic-version"] == "2023-06-01"
     assert sent.headers["content-type"] == "application/json"
     assert "authorization" not in sent.headers
@@ -51,7 +51,7 @@ def test_sends_the_messages_api_request(provider, llm_stub):
 
 def test_maps_text_model_and_usage_with_cache_tokens(provider, llm_stub):
     llm_stub.push(
-        reply(
+        stubs.reply(
             '{"last_name": "Doe"}',
             input_tokens=120,
             output_tokens=30,
@@ -72,7 +72,7 @@ def test_maps_text_model_and_usage_with_cache_tokens(provider, llm_stub):
 
 def test_joins_text_blocks_and_treats_null_cache_fields_as_zero(provider, llm_stub):
     llm_stub.push(
-        answer(
+        stubs.answer(
             {
                 "model": MODEL,
                 "content": [{"type": "text", "text": "{"}, {"type": "text", "text": "}"}],
@@ -92,7 +92,7 @@ def test_joins_text_blocks_and_treats_null_cache_fields_as_zero(provider, llm_st
 
 
 def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
-    llm_stub.push(malformed())
+    llm_stub.push(stubs.malformed())
 
     with pytest.raises(LLMError, match="not JSON") as caught:
         ask(provider)
@@ -103,7 +103,7 @@ def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
 
 def test_billed_answer_without_text_keeps_its_usage(provider, llm_stub):
     llm_stub.push(
-        answer({"model": MODEL, "content": [], "usage": {"input_tokens": 50, "output_tokens": 9}})
+        stubs.answer({"model": MODEL, "content": [], "usage": {"input_tokens": 50, "output_tokens": 9}})
     )
 
     with pytest.raises(LLMError, match="without text content") as caught:
@@ -115,7 +115,7 @@ def test_billed_answer_without_text_keeps_its_usage(provider, llm_stub):
 
 def test_refusal_is_permanent_and_billed(provider, llm_stub):
     usage = {"input_tokens": 50, "output_tokens": 1}
-    llm_stub.push(answer({"content": [], "stop_reason": "refusal", "usage": usage}))
+    llm_stub.push(stubs.answer({"content": [], "stop_reason": "refusal", "usage": usage}))
 
     with pytest.raises(LLMError, match="refused") as caught:
         ask(provider)
@@ -125,14 +125,14 @@ def test_refusal_is_permanent_and_billed(provider, llm_stub):
 
 
 def test_overloaded_and_rate_limited_are_retried(provider, llm_stub):
-    llm_stub.push(status(529), status(429, retry_after=0), reply("{}"))
+    llm_stub.push(stubs.status(529), stubs.status(429, retry_after=0), stubs.reply("{}"))
 
     assert ask(provider).text == "{}"
     assert len(llm_stub.requests) == 3
 
 
 def test_gives_up_transiently_when_the_api_keeps_failing(provider, llm_stub):
-    llm_stub.push(hang(2), reset(), status(500))
+    llm_stub.push(stubs.hang(2), stubs.reset(), stubs.status(500))
     started = time.monotonic()
 
     with pytest.raises(LLMError, match="gave up after 3 attempt") as caught:
@@ -149,7 +149,7 @@ def test_wrong_key_is_permanent_not_retried_and_never_echoed(llm_stub, fast_poli
     provider = make_provider(
         "anthropic", api_key=wrong_key, base_url=llm_stub.anthropic_base, policy=fast_policy
     )
-    llm_stub.push(status(401, message=f"invalid x-api-key {wrong_key}"))
+    llm_stub.push(stubs.status(401, message=f"invalid x-api-key {wrong_key}"))
 
     with pytest.raises(LLMError) as caught:
         ask(provider)

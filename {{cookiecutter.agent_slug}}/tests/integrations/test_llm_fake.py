@@ -4,8 +4,8 @@ import json
 import math
 
 import pytest
-from stubs import RecordingSleep
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations import llm
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, Usage, make_provider
 from {{ cookiecutter.package_name }}.integrations.llm.fake import FakeProvider
@@ -198,7 +198,7 @@ def test_permanent_fault_raises_unbilled():
 
 
 def test_sleep_fault_sleeps_first_and_the_line_is_not_a_field():
-    sleep = RecordingSleep()
+    sleep = stubs.RecordingSleep()
 
     reply = ask("fake-llm: sleep 2.5\nName: Jane Doe", FakeProvider(sleep=sleep))
 

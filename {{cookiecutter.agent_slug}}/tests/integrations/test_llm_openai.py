@@ -4,7 +4,7 @@ import logging
 import traceback
 
 import pytest
-from stubs import LLM_API_KEY, answer, hang, malformed, reply, status
+import stubs
 
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, Usage, make_provider
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
@@ -22,7 +22,7 @@ NEW_FIELD_ONLY = (
 @pytest.fixture
 def provider(llm_stub, fast_policy):
     return make_provider(
-        "openai", api_key=LLM_API_KEY, base_url=llm_stub.openai_base, policy=fast_policy
+        "openai", api_key=stubs.LLM_API_KEY, base_url=llm_stub.openai_base, policy=fast_policy
     )
 
 
@@ -40,7 +40,7 @@ def test_sends_the_chat_completions_request_in_json_mode(provider, llm_stub):
 
     (sent,) = llm_stub.requests
     assert (sent.method, sent.path) == ("POST", "/v1/chat/completions")
-    assert sent.headers["authorization"] == f"Bearer {LLM_API_KEY}"
+    assert sent.headers["authorization"] == f"Bearer {stubs.LLM_API_KEY}"
     assert "x-api-key" not in sent.headers
     assert sent.json == {
         "model": MODEL,
@@ -62,7 +62,7 @@ def test_json_mode_is_not_asked_when_the_prompt_never_says_json(provider, llm_st
 
 def test_maps_usage_taking_cached_tokens_out_of_the_input(provider, llm_stub):
     llm_stub.push(
-        reply('{"a": 1}', input_tokens=100, output_tokens=20, cache_read_tokens=1200, model="gpt-x")
+        stubs.reply('{"a": 1}', input_tokens=100, output_tokens=20, cache_read_tokens=1200, model="gpt-x")
     )
 
     result = ask(provider)
@@ -79,13 +79,13 @@ def test_usage_without_details_from_a_local_server(provider, llm_stub):
         "choices": [{"message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 40, "completion_tokens": 3, "total_tokens": 43},
     }
-    llm_stub.push(answer(body))
+    llm_stub.push(stubs.answer(body))
 
     assert ask(provider).usage == Usage(input_tokens=40, output_tokens=3)
 
 
 def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
-    llm_stub.push(malformed("<html>Bad gateway</html>"))
+    llm_stub.push(stubs.malformed("<html>Bad gateway</html>"))
 
     with pytest.raises(LLMError, match="not JSON") as caught:
         ask(provider)
@@ -96,7 +96,7 @@ def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
 
 def test_billed_answer_without_content_keeps_its_usage(provider, llm_stub):
     usage = {"prompt_tokens": 70, "completion_tokens": 0, "prompt_tokens_details": {"cached_tokens": 20}}
-    llm_stub.push(answer({"model": MODEL, "choices": [], "usage": usage}))
+    llm_stub.push(stubs.answer({"model": MODEL, "choices": [], "usage": usage}))
 
     with pytest.raises(LLMError, match="without message content") as caught:
         ask(provider)
@@ -108,7 +108,7 @@ def test_billed_answer_without_content_keeps_its_usage(provider, llm_stub):
 def test_refusal_is_permanent_and_billed(provider, llm_stub):
     message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
     usage = {"prompt_tokens": 30, "completion_tokens": 8}
-    llm_stub.push(answer({"choices": [{"message": message}], "usage": usage}))
+    llm_stub.push(stubs.answer({"choices": [{"message": message}], "usage": usage}))
 
     with pytest.raises(LLMError, match="refused") as caught:
         ask(provider)
@@ -118,7 +118,7 @@ def test_refusal_is_permanent_and_billed(provider, llm_stub):
 
 
 def test_switches_to_max_completion_tokens_when_the_model_asks(provider, llm_stub):
-    llm_stub.push(status(400, message=NEW_FIELD_ONLY), reply("{}"), reply("{}"))
+    llm_stub.push(stubs.status(400, message=NEW_FIELD_ONLY), stubs.reply("{}"), stubs.reply("{}"))
 
     ask(provider)
     ask(provider)
@@ -132,14 +132,14 @@ def test_switches_to_max_completion_tokens_when_the_model_asks(provider, llm_stu
 
 
 def test_rate_limit_then_server_error_are_retried(provider, llm_stub):
-    llm_stub.push(status(429, retry_after="0"), status(502), reply("{}"))
+    llm_stub.push(stubs.status(429, retry_after="0"), stubs.status(502), stubs.reply("{}"))
 
     assert ask(provider).text == "{}"
     assert len(llm_stub.requests) == 3
 
 
 def test_timeouts_give_up_transiently(provider, llm_stub):
-    llm_stub.push(hang(2), hang(2), hang(2))
+    llm_stub.push(stubs.hang(2), stubs.hang(2), stubs.hang(2))
 
     with pytest.raises(LLMError, match="timeout") as caught:
         ask(provider)
@@ -150,7 +150,7 @@ def test_timeouts_give_up_transiently(provider, llm_stub):
 
 def test_bad_request_is_permanent_and_not_retried(provider, llm_stub, caplog):
     caplog.set_level(logging.DEBUG, logger=PACKAGE)
-    llm_stub.push(status(400, message=f"Incorrect API key provided: {LLM_API_KEY}"))
+    llm_stub.push(stubs.status(400, message=f"Incorrect API key provided: {stubs.LLM_API_KEY}"))
 
     with pytest.raises(LLMError) as caught:
         ask(provider)
@@ -158,5 +158,5 @@ def test_bad_request_is_permanent_and_not_retried(provider, llm_stub, caplog):
     assert caught.value.transient is False
     assert len(llm_stub.requests) == 1
     for text in (caplog.text, "".join(traceback.format_exception(caught.value))):
-        assert LLM_API_KEY not in text
+        assert stubs.LLM_API_KEY not in text
         assert llm_stub.url not in text

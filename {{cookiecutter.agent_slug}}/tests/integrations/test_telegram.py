@@ -6,8 +6,8 @@ import time
 import traceback
 
 import pytest
-from stubs import TELEGRAM_CHAT_ID, TELEGRAM_TOKEN, hang, status, telegram_429
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations.telegram import (
     MAX_MESSAGE_CHARS,
     TelegramNotifier,
@@ -19,13 +19,14 @@ from {{ cookiecutter.package_name }}.reliability.http import (
     TransientError,
 )
 
-
 # Loggers whose lines must stay clean: the agent's own. urllib3's DEBUG lines print request paths
 # (a bot token among them); the logging setup keeps that library at WARNING.
 PACKAGE = "{{ cookiecutter.package_name }}"
 
 
-def notifier_for(stub, policy, *, token=TELEGRAM_TOKEN, chat_id=TELEGRAM_CHAT_ID, on_wait=None):
+def notifier_for(
+    stub, policy, *, token=stubs.TELEGRAM_TOKEN, chat_id=stubs.TELEGRAM_CHAT_ID, on_wait=None
+):
     return TelegramNotifier(
         token=token, chat_id=chat_id, api_base=stub.api_base, policy=policy, on_wait=on_wait
     )
@@ -44,9 +45,9 @@ def test_sends_escaped_html_without_link_previews(notifier, telegram_stub):
     notifier.send("Doc <b>&amp; co</b> from https://example.org & friends")
 
     (sent,) = telegram_stub.requests
-    assert sent.path == f"/bot{TELEGRAM_TOKEN}/sendMessage"
+    assert sent.path == f"/bot{stubs.TELEGRAM_TOKEN}/sendMessage"
     assert sent.json == {
-        "chat_id": TELEGRAM_CHAT_ID,
+        "chat_id": stubs.TELEGRAM_CHAT_ID,
         "text": "Doc &lt;b&gt;&amp;amp; co&lt;/b&gt; from https://example.org &amp; friends",
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": True},
@@ -112,7 +113,7 @@ def test_short_text_is_one_message_and_blank_text_none(notifier, telegram_stub):
 def test_flood_control_waits_as_long_as_telegram_asks(telegram_stub):
     waits = []
     policy = RetryPolicy(max_attempts=3, max_total_seconds=5.0, timeout_seconds=0.5)
-    telegram_stub.push(telegram_429(1))
+    telegram_stub.push(stubs.telegram_429(1))
     started = time.monotonic()
 
     notifier_for(telegram_stub, policy, on_wait=waits.append).send("alert")
@@ -124,7 +125,7 @@ def test_flood_control_waits_as_long_as_telegram_asks(telegram_stub):
 
 
 def test_flood_wait_beyond_the_budget_gives_up_at_once(notifier, telegram_stub):
-    telegram_stub.push(telegram_429(600))
+    telegram_stub.push(stubs.telegram_429(600))
 
     with pytest.raises(TransientError, match="asked to wait 600s"):
         notifier.send("alert")
@@ -133,7 +134,7 @@ def test_flood_wait_beyond_the_budget_gives_up_at_once(notifier, telegram_stub):
 
 
 def test_blocked_bot_is_permanent_and_not_retried(notifier, telegram_stub):
-    telegram_stub.push(status(403, message="Forbidden: bot was blocked by the user"))
+    telegram_stub.push(stubs.status(403, message="Forbidden: bot was blocked by the user"))
 
     with pytest.raises(PermanentError) as caught:
         notifier.send("alert")
@@ -155,7 +156,7 @@ def test_wrong_token_is_permanent_and_never_shown(telegram_stub, fast_policy, ca
     caplog.set_level(logging.DEBUG, logger=PACKAGE)
     wrong = "654321:WRONG-SECRET-TOKEN-abc"
 
-    with pytest.raises(PermanentError, match="HTTP 401 .*check TELEGRAM_BOT_TOKEN") as caught:
+    with pytest.raises(PermanentError, match=r"HTTP 401 .*check TELEGRAM_BOT_TOKEN") as caught:
         notifier_for(telegram_stub, fast_policy, token=wrong).send("alert")
 
     assert len(telegram_stub.requests) == 1
@@ -167,7 +168,9 @@ def test_wrong_token_is_permanent_and_never_shown(telegram_stub, fast_policy, ca
 def test_token_never_appears_when_giving_up(notifier, telegram_stub, caplog):
     caplog.set_level(logging.DEBUG, logger=PACKAGE)
     telegram_stub.push(
-        status(500, message=f"internal error for bot{TELEGRAM_TOKEN}"), hang(2), hang(2)
+        stubs.status(500, message=f"internal error for bot{stubs.TELEGRAM_TOKEN}"),
+        stubs.hang(2),
+        stubs.hang(2),
     )
 
     with pytest.raises(TransientError) as caught:
@@ -176,7 +179,7 @@ def test_token_never_appears_when_giving_up(notifier, telegram_stub, caplog):
     assert len(telegram_stub.requests) == 3
     assert "telegram sendMessage: attempt 1/3 failed (HTTP 500" in caplog.text
     for text in (caplog.text, "".join(traceback.format_exception(caught.value)), repr(notifier)):
-        assert TELEGRAM_TOKEN not in text
+        assert stubs.TELEGRAM_TOKEN not in text
         assert "SECRET-TOKEN" not in text
 
 

@@ -9,18 +9,8 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-from stubs import (
-    LLM_API_KEY,
-    TELEGRAM_TOKEN,
-    RecordingSleep,
-    StubServer,
-    drop,
-    hang,
-    reset,
-    status,
-    telegram_429,
-)
 
+import stubs
 from {{ cookiecutter.package_name }}.reliability import http
 from {{ cookiecutter.package_name }}.reliability.http import (
     PermanentError,
@@ -41,13 +31,13 @@ HALF = 0.5
 
 @pytest.fixture
 def server():
-    with StubServer() as stub:
+    with stubs.StubServer() as stub:
         yield stub
 
 
 @pytest.fixture
 def sleep():
-    return RecordingSleep()
+    return stubs.RecordingSleep()
 
 
 @pytest.fixture
@@ -70,7 +60,7 @@ def call(server, session, sleep, *, policy=POLICY, rng=lambda: HALF, path="/", *
 
 
 def test_retries_server_errors_then_succeeds(server, session, sleep):
-    server.push(status(500), status(503))
+    server.push(stubs.status(500), stubs.status(503))
 
     response = call(server, session, sleep)
 
@@ -82,7 +72,7 @@ def test_retries_server_errors_then_succeeds(server, session, sleep):
 
 @pytest.mark.parametrize("code", [408, 429, 502, 504, 529])
 def test_retries_every_transient_status(server, session, sleep, code):
-    server.push(status(code))
+    server.push(stubs.status(code))
 
     assert call(server, session, sleep).status_code == 200
     assert len(server.requests) == 2
@@ -90,7 +80,7 @@ def test_retries_every_transient_status(server, session, sleep, code):
 
 def test_honours_retry_after_seconds(server, session, sleep):
     waits = []
-    server.push(status(429, retry_after=7))
+    server.push(stubs.status(429, retry_after=7))
 
     call(server, session, sleep, on_wait=waits.append)
 
@@ -101,7 +91,7 @@ def test_honours_retry_after_seconds(server, session, sleep):
 
 def test_honours_retry_after_http_date(server, session, sleep):
     when = datetime.now(UTC) + timedelta(seconds=20)
-    server.push(status(503, retry_after=format_datetime(when, usegmt=True)))
+    server.push(stubs.status(503, retry_after=format_datetime(when, usegmt=True)))
 
     call(server, session, sleep)
 
@@ -109,7 +99,7 @@ def test_honours_retry_after_http_date(server, session, sleep):
 
 
 def test_honours_telegram_retry_after_in_body(server, session, sleep):
-    server.push(telegram_429(4))
+    server.push(stubs.telegram_429(4))
 
     call(server, session, sleep)
 
@@ -117,7 +107,7 @@ def test_honours_telegram_retry_after_in_body(server, session, sleep):
 
 
 def test_retry_after_beyond_the_budget_gives_up_at_once(server, session, sleep):
-    server.push(status(429, retry_after=300))
+    server.push(stubs.status(429, retry_after=300))
 
     with pytest.raises(TransientError, match="asked to wait 300s") as caught:
         call(server, session, sleep)
@@ -129,7 +119,7 @@ def test_retry_after_beyond_the_budget_gives_up_at_once(server, session, sleep):
 
 def test_long_waits_keep_calling_on_wait(server, session, sleep):
     waits = []
-    server.push(status(503, retry_after=25))
+    server.push(stubs.status(503, retry_after=25))
 
     call(server, session, sleep, on_wait=waits.append)
 
@@ -139,7 +129,7 @@ def test_long_waits_keep_calling_on_wait(server, session, sleep):
 
 
 def test_timeouts_are_retried_then_give_up(server, session, sleep):
-    server.push(hang(3), hang(3), hang(3), hang(3))
+    server.push(stubs.hang(3), stubs.hang(3), stubs.hang(3), stubs.hang(3))
     started = time.monotonic()
 
     with pytest.raises(TransientError, match="timeout") as caught:
@@ -151,7 +141,9 @@ def test_timeouts_are_retried_then_give_up(server, session, sleep):
     assert time.monotonic() - started < 2.0
 
 
-@pytest.mark.parametrize("failure", [reset, drop], ids=["reset", "closed-without-answer"])
+@pytest.mark.parametrize(
+    "failure", [stubs.reset, stubs.drop], ids=["reset", "closed-without-answer"]
+)
 def test_broken_connections_are_retried(server, session, sleep, failure):
     server.push(failure(), failure())
 
@@ -166,15 +158,13 @@ def test_connection_refused_is_transient(session, sleep):
     policy = RetryPolicy(max_attempts=2, timeout_seconds=0.2)
 
     with pytest.raises(TransientError, match="connection failed"):
-        request(
-            session, "GET", f"http://127.0.0.1:{port}/", policy=policy, what="x", sleep=sleep
-        )
+        request(session, "GET", f"http://127.0.0.1:{port}/", policy=policy, what="x", sleep=sleep)
     assert len(sleep.calls) == 1
 
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 422])
 def test_client_errors_are_not_retried(server, session, sleep, code):
-    server.push(status(code, message="you asked for the impossible"))
+    server.push(stubs.status(code, message="you asked for the impossible"))
 
     with pytest.raises(PermanentError) as caught:
         call(server, session, sleep)
@@ -191,7 +181,7 @@ def test_bad_url_is_permanent(session, sleep):
 
 
 def test_attempts_are_bounded(server, session, sleep):
-    server.push(*[status(500)] * 10)
+    server.push(*[stubs.status(500)] * 10)
 
     with pytest.raises(TransientError, match=r"HTTP 500.*gave up after 4 attempt"):
         call(server, session, sleep)
@@ -208,7 +198,7 @@ def test_total_time_is_bounded(server, session):
         base_delay_seconds=0.05,
         max_delay_seconds=0.1,
     )
-    server.push(*[hang(3)] * 20)
+    server.push(*[stubs.hang(3)] * 20)
     started = time.monotonic()
 
     with pytest.raises(TransientError):
@@ -232,7 +222,7 @@ def test_backoff_delays_differ_with_jitter_and_stay_under_the_cap():
 
 
 def test_request_uses_the_random_source_for_each_wait(server, session, sleep):
-    server.push(status(500), status(500), status(500))
+    server.push(stubs.status(500), stubs.status(500), stubs.status(500))
     draws = iter([0.1, 0.9, 0.3])
 
     call(server, session, sleep, rng=lambda: next(draws))
@@ -242,32 +232,32 @@ def test_request_uses_the_random_source_for_each_wait(server, session, sleep):
 
 def test_messages_and_logs_never_carry_the_url_or_secrets(server, session, sleep, caplog):
     caplog.set_level(logging.DEBUG, logger=http.__name__)
-    leaky = f"bad token {TELEGRAM_TOKEN} with key {LLM_API_KEY}"
-    server.push(status(500, message=leaky), reset(), hang(3))
+    leaky = f"bad token {stubs.TELEGRAM_TOKEN} with key {stubs.LLM_API_KEY}"
+    server.push(stubs.status(500, message=leaky), stubs.reset(), stubs.hang(3))
     failures = []
-    path = f"/bot{TELEGRAM_TOKEN}/sendMessage?key={LLM_API_KEY}"
-    headers = {"Authorization": f"Bearer {LLM_API_KEY}"}
+    path = f"/bot{stubs.TELEGRAM_TOKEN}/sendMessage?key={stubs.LLM_API_KEY}"
+    headers = {"Authorization": f"Bearer {stubs.LLM_API_KEY}"}
     policy = RetryPolicy(max_attempts=3, timeout_seconds=0.2)
     with pytest.raises(TransientError) as caught:
         call(server, session, sleep, policy=policy, path=path, headers=headers)
     failures.append(caught.value)
 
-    server.push(status(401, message=leaky))
+    server.push(stubs.status(401, message=leaky))
     with pytest.raises(PermanentError) as caught:
-        call(server, session, sleep, path=path, headers=headers, secrets=[TELEGRAM_TOKEN])
+        call(server, session, sleep, path=path, headers=headers, secrets=[stubs.TELEGRAM_TOKEN])
     failures.append(caught.value)
 
     assert "test call: attempt 1/3 failed" in caplog.text
     for text in [caplog.text, *("".join(traceback.format_exception(e)) for e in failures)]:
-        assert TELEGRAM_TOKEN not in text
-        assert LLM_API_KEY not in text
+        assert stubs.TELEGRAM_TOKEN not in text
+        assert stubs.LLM_API_KEY not in text
         assert server.url not in text
         assert "127.0.0.1" not in text
 
 
 def test_retry_is_logged_with_attempt_status_and_delay(server, session, sleep, caplog):
     caplog.set_level(logging.WARNING, logger=http.__name__)
-    server.push(status(503))
+    server.push(stubs.status(503))
 
     call(server, session, sleep)
 

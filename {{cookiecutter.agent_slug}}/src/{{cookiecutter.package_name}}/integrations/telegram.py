@@ -1,9 +1,9 @@
 """Send notifications and alerts through the Telegram Bot API (`sendMessage`, HTML mode).
 
-Text is escaped, so a document's `<` or `&` can never break the message or inject markup, and split
-into parts Telegram accepts. A 429 waits as long as Telegram asks (through reliability.http); a
-refused message (bad token, unknown chat, bot blocked) is not retried. The bot token is part of every
-URL, so it is kept out of every message this module raises or logs.
+Text is escaped, so a document's `<` or `&` can never break the message or inject markup, and
+split into parts Telegram accepts. A 429 waits as long as Telegram asks (through reliability.http);
+a refused message (bad token, unknown chat, bot blocked) is not retried. The bot token is part of
+every URL, so it is kept out of every message this module raises or logs.
 """
 
 import html

@@ -1,12 +1,12 @@
-"""Make every HTTP request of the agent: a timeout always, bounded jittered retries, no leaked secrets.
+"""Make every HTTP request of the agent: always a timeout, bounded jittered retries, no secrets.
 
 Only failures that may pass are retried (connection errors, timeouts, 408, 429, 5xx). Waits use
 full-jitter exponential backoff, except when the server says how long to wait (`Retry-After`, or
 Telegram's `parameters.retry_after`): then that wait is honoured, or the call gives up at once when
 the wait would not fit in the retry budget. Attempts and total wall time are both bounded.
 
-Messages and log lines never carry the URL (Telegram URLs hold the bot token) nor headers (API keys):
-exceptions are raised `from None` with the exception class name or status code only.
+Messages and log lines never carry the URL (Telegram URLs hold the bot token) nor headers (API
+keys): exceptions are raised `from None` with the exception class name or status code only.
 """
 
 import logging

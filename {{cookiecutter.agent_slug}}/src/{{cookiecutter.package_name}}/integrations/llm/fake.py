@@ -58,7 +58,9 @@ class FakeProvider:
         if "transient" in faults:
             raise LLMError("fake: simulated transient failure (FAKE-LLM: transient)")
         if "permanent" in faults:
-            raise LLMError("fake: simulated permanent failure (FAKE-LLM: permanent)", transient=False)
+            raise LLMError(
+                "fake: simulated permanent failure (FAKE-LLM: permanent)", transient=False
+            )
         if "malformed" in faults:
             text = MALFORMED_TEXT
         else:

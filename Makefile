@@ -1,0 +1,49 @@
+# pillars: the template's tests, the Ansible bundle's integration tests, the demo and the benchmarks.
+# Every target sets up what it needs in .venv (Python 3.11+, packages from PyPI).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help test test-integration demo lint clean
+
+help:
+	@echo "make test              template tests: bake every option combination, run each agent's own tests and ruff"
+	@echo "make test-integration  Ansible lint gates + Molecule on a real systemd Debian 12 container"
+	@echo "make demo              bake an agent, run it once on the sample documents, show what it did"
+
+$(VENV)/.dev-installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.integration-installed: $(VENV)/.dev-installed requirements-integration.txt
+	$(PY) -m pip install --quiet -r requirements-integration.txt
+	touch $@
+
+test: $(VENV)/.dev-installed
+	$(PY) -m ruff check hooks tests
+	$(PY) -m pytest tests
+
+test-integration: $(VENV)/.integration-installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash molecule/resources/run-integration.sh
+
+demo: $(VENV)/.dev-installed
+	@set -e; demo=$$(mktemp -d "$${TMPDIR:-/tmp}/pillars-demo.XXXXXX"); \
+	$(VENV)/bin/cookiecutter --no-input --output-dir $$demo . > /dev/null; \
+	cd $$demo/document-intake-agent; \
+	$(abspath $(PY)) -m pip install --quiet --no-deps --no-build-isolation . ; \
+	agent=$(abspath $(VENV))/bin/document-intake-agent; \
+	cp .env.example .env; chmod 600 .env; \
+	mkdir -p var/incoming; cp samples/incoming/* var/incoming/; touch -d '1 minute ago' var/incoming/*; \
+	echo "== Baked into $$demo/document-intake-agent; running once with the fake LLM"; \
+	$$agent once > var/run.log; \
+	echo "== outbox/ (results)"; for f in var/outbox/*.json; do echo "-- $$f"; cat "$$f"; done; \
+	echo "== review queue (a human decides)"; $$agent review list; \
+	echo "== costs"; $$agent costs; \
+	echo "== audit"; $$agent audit verify; \
+	echo "== status"; $$agent status
+
+clean:
+	rm -rf $(VENV) .pytest_cache
