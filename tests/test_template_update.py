@@ -118,7 +118,9 @@ def template_repository(tmp_path: Path, environment: dict[str, str]) -> Path:
     return repository
 
 
-def create_agent(template_repository: Path, output_dir: Path, environment: dict[str, str]) -> Path:
+def create_agent(
+    template_repository: Path, output_dir: Path, environment: dict[str, str], **answers: str
+) -> Path:
     """Generate an agent with `cruft create`, as a user does, and return its directory."""
     cruft(
         [
@@ -128,7 +130,7 @@ def create_agent(template_repository: Path, output_dir: Path, environment: dict[
             "--output-dir",
             str(output_dir),
             "--extra-context",
-            json.dumps({"agent_name": AGENT_NAME}),
+            json.dumps({"agent_name": AGENT_NAME, **answers}),
         ],
         output_dir.parent,
         environment,
@@ -245,3 +247,29 @@ def test_conflicting_update_outside_git_leaves_a_rej_file(
     assert USER_VERSION_OF_LINE in text  # the user's line is untouched
     assert text.endswith(APPENDED_SECTION)  # the hunk that did not conflict is applied
     assert (agent / NEW_TEMPLATE_FILE).is_file()
+
+
+def test_changing_an_answer_later_brings_the_files_it_needs(
+    tmp_path: Path, template_repository: Path, environment: dict[str, str]
+) -> None:
+    agent = create_agent(
+        template_repository, tmp_path / "agents", environment, telegram_alerts="no"
+    )
+    telegram_module = agent / "src" / "update_check_bot" / "integrations" / "telegram.py"
+    assert not telegram_module.exists()  # the post-generation hook removed it
+    run(["git", "init", "-q"], agent, environment)
+    commit_all(agent, "Generated from pillars", environment)
+
+    cruft(
+        [
+            "update",
+            "--skip-apply-ask",
+            "--variables-to-update",
+            json.dumps({"telegram_alerts": "yes"}),
+        ],
+        agent,
+        environment,
+    )
+
+    assert telegram_module.is_file()
+    assert cruft_state(agent)["context"]["cookiecutter"]["telegram_alerts"] == "yes"

@@ -70,23 +70,47 @@ class AgentHome:
         return sorted(p.name for p in path.iterdir() if not p.name.endswith(SIDECAR))
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", PACKAGE, "--env-file", str(self.env_file),
-                "--state-dir", str(self.state), *args]
+        return [
+            sys.executable,
+            "-m",
+            PACKAGE,
+            "--env-file",
+            str(self.env_file),
+            "--state-dir",
+            str(self.state),
+            *args,
+        ]
 
     def process_env(self, **extra: str) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "CREDENTIALS_DIRECTORY")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "CREDENTIALS_DIRECTORY")
+        }
         env["PYTHONPATH"] = str(PROJECT / "src")
         env.update(extra)
         return env
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(*args), cwd=self.root, capture_output=True, text=True,
-                              timeout=timeout, env=self.process_env(), check=False)
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.process_env(),
+            check=False,
+        )
 
     def start(self, *args: str, **env: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*args), cwd=self.root, env=self.process_env(**env),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            env=self.process_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 @pytest.fixture

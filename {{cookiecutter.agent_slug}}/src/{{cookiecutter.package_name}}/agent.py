@@ -42,8 +42,9 @@ class Context:
         self.item_id = item_id
 
     def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int) -> str:
-        return self.agent.ask(system, prompt, purpose=purpose, max_tokens=max_tokens,
-                              item_id=self.item_id)
+        return self.agent.ask(
+            system, prompt, purpose=purpose, max_tokens=max_tokens, item_id=self.item_id
+        )
 
 
 class Agent:
@@ -54,11 +55,13 @@ class Agent:
         self.inbox = Inbox(settings.state_dir)
         self.db = Database(settings.state_dir / "agent.db")
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
-        self.ledger = CostLedger(settings.state_dir / "costs", AGENT_SLUG,
-                                 PriceTable.load(settings.prices_file))
+        self.ledger = CostLedger(
+            settings.state_dir / "costs", AGENT_SLUG, PriceTable.load(settings.prices_file)
+        )
         self.systemd = Notifier()
-        self.heartbeat = Heartbeat(settings.state_dir, AGENT_SLUG, __version__,
-                                   settings.daily_budget_usd)
+        self.heartbeat = Heartbeat(
+            settings.state_dir, AGENT_SLUG, __version__, settings.daily_budget_usd
+        )
         self.policy = RetryPolicy()
         self.notifier = make_notifier(settings, self.policy, on_wait=self.systemd.watchdog)
         self.stop_requested = threading.Event()
@@ -76,8 +79,12 @@ class Agent:
         self.recover()
         self.write_heartbeat("running")
         self.systemd.ready(self.status_line())
-        logger.info("Agent %s %s started", AGENT_SLUG, __version__,
-                    extra={"state_dir": str(self.settings.state_dir)})
+        logger.info(
+            "Agent %s %s started",
+            AGENT_SLUG,
+            __version__,
+            extra={"state_dir": str(self.settings.state_dir)},
+        )
 
     def close(self) -> None:
         """Release the state directory and the database."""
@@ -86,8 +93,10 @@ class Agent:
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
-            logger.info("Received %s: finishing the current item, then stopping",
-                        signal.Signals(signum).name)
+            logger.info(
+                "Received %s: finishing the current item, then stopping",
+                signal.Signals(signum).name,
+            )
             self.stop_requested.set()
             self.systemd.stopping()
 
@@ -96,6 +105,8 @@ class Agent:
 
     def recover(self) -> None:
         """Put files a crash left in processing/ back in the queue, or in failed/ after N tries."""
+        for temp in self.inbox.remove_temp_files():
+            logger.info("Removed %s, left by an interrupted write", temp.name)
         for path in self.inbox.leftovers():
             try:
                 content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -148,10 +159,13 @@ class Agent:
         spent = self.ledger.spent_today()
         reached = spent >= self.settings.daily_budget_usd
         if reached:
-            self.alert_once("budget", today_utc().isoformat(),
-                            f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
-                            f"${self.settings.daily_budget_usd:.2f}); documents wait until "
-                            "tomorrow (UTC) or a higher DAILY_BUDGET_USD.")
+            self.alert_once(
+                "budget",
+                today_utc().isoformat(),
+                f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
+                f"${self.settings.daily_budget_usd:.2f}); documents wait until "
+                "tomorrow (UTC) or a higher DAILY_BUDGET_USD.",
+            )
         return reached
 
     # One item ---------------------------------------------------------------------------------
@@ -172,16 +186,21 @@ class Agent:
         item_id = content_hash[:ITEM_ID_CHARS]
         row = self.db.item(content_hash)
         if row and row["status"] in TERMINAL:
-            target = self.inbox.place(claimed, "done", {"item_id": item_id, "duplicate_of":
-                                                        row["name"], "status": row["status"]})
+            target = self.inbox.place(
+                claimed,
+                "done",
+                {"item_id": item_id, "duplicate_of": row["name"], "status": row["status"]},
+            )
             self.audit.append("item.duplicate", item_id, file=original_name, first=row["name"])
             self.heartbeat.count("duplicate")
-            logger.info("Duplicate of an item already handled: %s", target.name,
-                        extra={"item_id": item_id})
+            logger.info(
+                "Duplicate of an item already handled: %s", target.name, extra={"item_id": item_id}
+            )
             return "duplicate"
         attempt = self.db.start_attempt(content_hash, item_id, original_name)
-        self.audit.append("item.received", item_id, file=original_name, attempt=attempt,
-                          bytes=len(data))
+        self.audit.append(
+            "item.received", item_id, file=original_name, attempt=attempt, bytes=len(data)
+        )
         self.inbox.keep_original(item_id, claimed.suffix, data)
         try:
             outcome = job.process(claimed, data, Context(self, item_id))
@@ -206,8 +225,9 @@ class Agent:
         self.finish(claimed, item_id, content_hash, result)
         return "done"
 
-    def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int,
-            item_id: str | None) -> str:
+    def ask(
+        self, system: str, prompt: str, *, purpose: str, max_tokens: int, item_id: str | None
+    ) -> str:
         """Call the LLM within the budget, recording the cost of every billed call."""
         if self.budget_reached():
             raise BudgetReached
@@ -215,38 +235,65 @@ class Agent:
         started = time.monotonic()
         model = self.settings.llm_model
         try:
-            reply = provider.complete(system=system, prompt=prompt, model=model,
-                                            max_tokens=max_tokens)
+            reply = provider.complete(
+                system=system, prompt=prompt, model=model, max_tokens=max_tokens
+            )
         except LLMError as error:
             latency = (time.monotonic() - started) * 1000
             if error.usage is not None:
-                self.ledger.record(provider=provider.name, model=model, usage=error.usage,
-                                   latency_ms=latency, purpose=purpose, item_id=item_id,
-                                   status="error")
-            self.audit.append("llm.call", item_id, model=model, purpose=purpose, status="error",
-                              error=str(error))
+                self.ledger.record(
+                    provider=provider.name,
+                    model=model,
+                    usage=error.usage,
+                    latency_ms=latency,
+                    purpose=purpose,
+                    item_id=item_id,
+                    status="error",
+                )
+            self.audit.append(
+                "llm.call", item_id, model=model, purpose=purpose, status="error", error=str(error)
+            )
             if error.transient:
                 raise TransientError(str(error)) from None
             raise PermanentError(str(error)) from None
         latency = (time.monotonic() - started) * 1000
-        record = self.ledger.record(provider=provider.name, model=model, usage=reply.usage,
-                                    latency_ms=latency, purpose=purpose, item_id=item_id,
-                                    status="ok", response_model=reply.model)
-        self.audit.append("llm.call", item_id, model=reply.model, purpose=purpose, status="ok",
-                          input_tokens=reply.usage.input_tokens,
-                          output_tokens=reply.usage.output_tokens, cost_usd=record["cost_usd"])
+        record = self.ledger.record(
+            provider=provider.name,
+            model=model,
+            usage=reply.usage,
+            latency_ms=latency,
+            purpose=purpose,
+            item_id=item_id,
+            status="ok",
+            response_model=reply.model,
+        )
+        self.audit.append(
+            "llm.call",
+            item_id,
+            model=reply.model,
+            purpose=purpose,
+            status="ok",
+            input_tokens=reply.usage.input_tokens,
+            output_tokens=reply.usage.output_tokens,
+            cost_usd=record["cost_usd"],
+        )
         if record["cost_usd"] is None:
-            self.alert_once("unknown_price", model,
-                            f"{AGENT_SLUG}: no price known for model {model}; its costs are "
-                            "recorded as null until it is added to the price table (PRICES_FILE).")
+            self.alert_once(
+                "unknown_price",
+                model,
+                f"{AGENT_SLUG}: no price known for model {model}; its costs are "
+                "recorded as null until it is added to the price table (PRICES_FILE).",
+            )
         self.heartbeat.data["last_llm_success"] = datetime.now(UTC).isoformat(timespec="seconds")
         return reply.text
 
     def provider(self):
         if self._provider is None:
             self._provider = make_provider(
-                self.settings.llm_provider, api_key=self.settings.llm_api_key,
-                base_url=self.settings.llm_base_url, policy=self.policy,
+                self.settings.llm_provider,
+                api_key=self.settings.llm_api_key,
+                base_url=self.settings.llm_base_url,
+                policy=self.policy,
                 on_wait=self.systemd.watchdog,
             )
         return self._provider
@@ -256,8 +303,12 @@ class Agent:
         outbox = self.inbox.outbox / f"{item_id}.json"
         if not outbox.exists():  # written by an attempt that crashed before the move: keep it
             atomic_write_json(outbox, result)
-            self.audit.append("outbox.written", item_id, file=outbox.name,
-                              person=result.get("person", {}).get("id"))
+            self.audit.append(
+                "outbox.written",
+                item_id,
+                file=outbox.name,
+                person=result.get("person", {}).get("id"),
+            )
         self.notify(job.notification(result), item_id)
         self.db.finish_item(content_hash, "done", outbox=outbox.name)
         target = self.inbox.place(path, "done")
@@ -265,45 +316,69 @@ class Agent:
         self.heartbeat.count("done")
         logger.info("Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox.name})
 
-    def park_for_review(self, path: Path, item_id: str, content_hash: str,
-                        outcome: job.NeedsReview) -> None:
+    def park_for_review(
+        self, path: Path, item_id: str, content_hash: str, outcome: job.NeedsReview
+    ) -> None:
         """Hand the decision to a human: never pick among candidates."""
-        self.audit.append("match.undecided", item_id, reason=outcome.reason,
-                          candidates=[c.id for c in outcome.candidates])
+        self.audit.append(
+            "match.undecided",
+            item_id,
+            reason=outcome.reason,
+            candidates=[c.id for c in outcome.candidates],
+        )
         self.db.finish_item(content_hash, "review", reason=outcome.reason)
-        target = self.inbox.place(path, "review", {
-            "item_id": item_id, "reason": outcome.reason, "fields": outcome.fields,
-            "candidates": [vars(c) for c in outcome.candidates],
-            "decide_with": f"{AGENT_SLUG} review show {item_id}",
-        })
-        self.db.add_review(item_id, target.name, outcome.reason, outcome.fields,
-                           outcome.candidates)
+        target = self.inbox.place(
+            path,
+            "review",
+            {
+                "item_id": item_id,
+                "reason": outcome.reason,
+                "fields": outcome.fields,
+                "candidates": [vars(c) for c in outcome.candidates],
+                "decide_with": f"{AGENT_SLUG} review show {item_id}",
+            },
+        )
+        self.db.add_review(item_id, target.name, outcome.reason, outcome.fields, outcome.candidates)
         self.audit.append("item.moved", item_id, to="review", file=target.name)
         self.heartbeat.count("review")
-        self.notify(f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
-                    f"Run: {AGENT_SLUG} review show {item_id}", item_id)
-        logger.info("Needs review: %s (%s)", target.name, outcome.reason,
-                    extra={"item_id": item_id})
+        self.notify(
+            f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
+            f"Run: {AGENT_SLUG} review show {item_id}",
+            item_id,
+        )
+        logger.info(
+            "Needs review: %s (%s)", target.name, outcome.reason, extra={"item_id": item_id}
+        )
 
-    def retry_later(self, path: Path, item_id: str, reason: str, attempt: int,
-                    content_hash: str) -> str:
+    def retry_later(
+        self, path: Path, item_id: str, reason: str, attempt: int, content_hash: str
+    ) -> str:
         if attempt >= self.settings.max_attempts:
-            self.fail(path, item_id, f"gave up after {attempt} attempts: {reason}", attempt,
-                      content_hash)
+            self.fail(
+                path, item_id, f"gave up after {attempt} attempts: {reason}", attempt, content_hash
+            )
             return "failed"
         self.db.finish_item(content_hash, "waiting", reason=reason)
         target = self.inbox.give_back(path)
         self.audit.append("item.moved", item_id, to="incoming", reason=reason, attempt=attempt)
-        logger.warning("Will retry %s later (attempt %d of %d): %s", target.name, attempt,
-                       self.settings.max_attempts, reason, extra={"item_id": item_id})
+        logger.warning(
+            "Will retry %s later (attempt %d of %d): %s",
+            target.name,
+            attempt,
+            self.settings.max_attempts,
+            reason,
+            extra={"item_id": item_id},
+        )
         return "retry"
 
-    def fail(self, path: Path, item_id: str | None, reason: str, attempts: int,
-             content_hash: str | None) -> Path:
+    def fail(
+        self, path: Path, item_id: str | None, reason: str, attempts: int, content_hash: str | None
+    ) -> Path:
         if content_hash:
             self.db.finish_item(content_hash, "failed", reason=reason)
-        target = self.inbox.place(path, "failed", {"item_id": item_id, "error": reason,
-                                                   "attempts": attempts})
+        target = self.inbox.place(
+            path, "failed", {"item_id": item_id, "error": reason, "attempts": attempts}
+        )
         self.audit.append("item.moved", item_id, to="failed", file=target.name, reason=reason)
         self.heartbeat.count("failed")
         logger.error("Failed: %s: %s", target.name, reason, extra={"item_id": item_id})
@@ -321,25 +396,30 @@ class Agent:
         if choose is None:
             self.audit.append("human.decision", item_id, decision="reject", note=note)
             self.db.decide_review(item_id, "rejected", {"reject": True, "note": note})
-            self.fail(path, item_id, f"rejected by a human: {note or 'no reason given'}",
-                      row["attempts"] if row else 0, row["content_hash"] if row else None)
+            self.fail(
+                path,
+                item_id,
+                f"rejected by a human: {note or 'no reason given'}",
+                row["attempts"] if row else 0,
+                row["content_hash"] if row else None,
+            )
             return "rejected"
         candidates = review["candidates"]
         if not 1 <= choose <= len(candidates):
             raise ValueError(
                 f"--choose must be between 1 and {len(candidates)} for {item_id}"
-                if candidates else
-                f"{item_id} has no candidates to choose from; fix the data and drop the "
+                if candidates
+                else f"{item_id} has no candidates to choose from; fix the data and drop the "
                 "document again, or --reject it"
             )
         person = self.db.person(candidates[choose - 1].id)
         if person is None:
             raise LookupError(f"person #{candidates[choose - 1].id} is no longer in the database")
-        self.audit.append("human.decision", item_id, decision="choose", person=person.id,
-                          note=note)
+        self.audit.append("human.decision", item_id, decision="choose", person=person.id, note=note)
         self.db.decide_review(item_id, "resolved", {"person": person.id, "note": note})
-        result = job.build_result(item_id, row["name"] if row else review["file"],
-                                  review["fields"], person, "human")
+        result = job.build_result(
+            item_id, row["name"] if row else review["file"], review["fields"], person, "human"
+        )
         self.finish(path, item_id, row["content_hash"] if row else item_id, result)
         sidecar = path.with_name(path.name + ".why.json")
         sidecar.unlink(missing_ok=True)
@@ -352,8 +432,9 @@ class Agent:
         try:
             self.notifier.send(text)
         except (TransientError, PermanentError) as error:
-            self.audit.append("notification.failed", item_id, channel=self.notifier.name,
-                              error=str(error))
+            self.audit.append(
+                "notification.failed", item_id, channel=self.notifier.name, error=str(error)
+            )
             logger.warning("Notification failed: %s", error, extra={"item_id": item_id})
             return
         self.audit.append("notification.sent", item_id, channel=self.notifier.name)
@@ -384,6 +465,8 @@ class Agent:
     def status_line(self) -> str:
         counters = self.heartbeat.data["counters"]
         waiting, _ = self.inbox.oldest_waiting_seconds()
-        return (f"done {counters['done']}, review {counters['review']}, failed "
-                f"{counters['failed']}, waiting {waiting}, "
-                f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}")
+        return (
+            f"done {counters['done']}, review {counters['review']}, failed "
+            f"{counters['failed']}, waiting {waiting}, "
+            f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}"
+        )

@@ -30,9 +30,13 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
     parser.add_argument("--version", action="version", version=f"{AGENT_SLUG} {__version__}")
-    parser.add_argument("--env-file", help="settings file (default: $CREDENTIALS_DIRECTORY/env "
-                        "under systemd, else ./.env)")
-    parser.add_argument("--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)")
+    parser.add_argument(
+        "--env-file",
+        help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
+    )
+    parser.add_argument(
+        "--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -46,14 +50,16 @@ def build_parser() -> Parser:
     costs.add_argument("--json", action="store_true", help="machine-readable output")
 
     audit = commands.add_parser("audit", help="the tamper-evident audit log")
-    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION",
-                                          parser_class=Parser)
+    audit_commands = audit.add_subparsers(
+        dest="audit_command", metavar="ACTION", parser_class=Parser
+    )
     audit_commands.required = True
     audit_commands.add_parser("verify", help="check that no entry was edited, removed or cut off")
 
     review = commands.add_parser("review", help="documents waiting for a human decision")
-    review_commands = review.add_subparsers(dest="review_command", metavar="ACTION",
-                                            parser_class=Parser)
+    review_commands = review.add_subparsers(
+        dest="review_command", metavar="ACTION", parser_class=Parser
+    )
     review_commands.required = True
     review_commands.add_parser("list", help="list pending reviews")
     show = review_commands.add_parser("show", help="show one review and its candidates")
@@ -111,16 +117,31 @@ def command_costs(args) -> int:
         "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
     }
     if args.json:
-        print(json.dumps({"since": str(since), "until": str(until), "by": args.by,
-                          "rows": rows, "total": total}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "since": str(since),
+                    "until": str(until),
+                    "by": args.by,
+                    "rows": rows,
+                    "total": total,
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
     print(f"LLM costs {since} .. {until} by {args.by}")
     print(f"{args.by:<24} {'calls':>7} {'input tok':>11} {'output tok':>11} {'USD':>12}")
     for row in rows:
-        unpriced = f"  ({row['unpriced_calls']} call(s) with unknown price)" \
-            if row["unpriced_calls"] else ""
-        print(f"{row[args.by]:<24} {row['calls']:>7} {row['input_tokens']:>11} "
-              f"{row['output_tokens']:>11} {row['cost_usd']:>12.6f}{unpriced}")
+        unpriced = (
+            f"  ({row['unpriced_calls']} call(s) with unknown price)"
+            if row["unpriced_calls"]
+            else ""
+        )
+        print(
+            f"{row[args.by]:<24} {row['calls']:>7} {row['input_tokens']:>11} "
+            f"{row['output_tokens']:>11} {row['cost_usd']:>12.6f}{unpriced}"
+        )
     print(f"{'total':<24} {total['calls']:>7} {'':>11} {'':>11} {total['cost_usd']:>12.6f}")
     return EXIT_OK
 
@@ -150,8 +171,10 @@ def command_review(args) -> int:
         if not reviews:
             print("no document is waiting for a decision")
         for review in reviews:
-            print(f"{review['item_id']}  {review['created']}  {len(review['candidates'])} "
-                  f"candidate(s)  {review['reason']}  [{review['file']}]")
+            print(
+                f"{review['item_id']}  {review['created']}  {len(review['candidates'])} "
+                f"candidate(s)  {review['reason']}  [{review['file']}]"
+            )
         return EXIT_OK
     review = agent.db.review(args.item_id)
     if review is None:
@@ -164,12 +187,15 @@ def command_review(args) -> int:
         for number, person in enumerate(review["candidates"], start=1):
             print(f"  [{number}] #{person.id} {person.full_name} born {person.birth_date or '?'}")
         if review["status"] == "pending":
-            print(f"decide: {AGENT_SLUG} review resolve {review['item_id']} "
-                  "--choose N | --reject [--note TEXT]")
+            print(
+                f"decide: {AGENT_SLUG} review resolve {review['item_id']} "
+                "--choose N | --reject [--note TEXT]"
+            )
         return EXIT_OK
     try:
-        outcome = agent.resolve_review(args.item_id, None if args.reject else args.choose,
-                                       args.note)
+        outcome = agent.resolve_review(
+            args.item_id, None if args.reject else args.choose, args.note
+        )
     except (LookupError, ValueError) as error:
         raise UsageError(str(error)) from None
     print(f"{args.item_id}: {outcome}")
@@ -194,14 +220,19 @@ def command_status(args) -> int:
         print(f"{AGENT_SLUG}: no heartbeat in {settings.state_dir} (never started here)")
         return EXIT_PROBLEM
     counters = beat.get("counters", {})
-    waiting = len([p for p in (settings.state_dir / "incoming").iterdir()
-                   if not p.name.startswith(".")])
+    waiting = len(
+        [p for p in (settings.state_dir / "incoming").iterdir() if not p.name.startswith(".")]
+    )
     print(f"{beat['agent']} {beat['version']}  status: {beat['status']}  pid {beat['pid']}")
-    print(f"started {beat['started']}, last loop {beat['last_loop']}, "
-          f"last success {beat['last_success'] or 'never'}")
-    print(f"done {counters.get('done', 0)}, review {counters.get('review', 0)}, "
-          f"failed {counters.get('failed', 0)}, duplicates {counters.get('duplicate', 0)} "
-          f"(since start); waiting now {waiting}")
+    print(
+        f"started {beat['started']}, last loop {beat['last_loop']}, "
+        f"last success {beat['last_success'] or 'never'}"
+    )
+    print(
+        f"done {counters.get('done', 0)}, review {counters.get('review', 0)}, "
+        f"failed {counters.get('failed', 0)}, duplicates {counters.get('duplicate', 0)} "
+        f"(since start); waiting now {waiting}"
+    )
     budget_note = "  BUDGET REACHED" if beat.get("budget_reached") else ""
     print(f"cost today ${beat['cost_today_usd']:.4f} of ${beat['budget_usd']:.2f}{budget_note}")
     if beat.get("unknown_price_models"):
@@ -212,8 +243,8 @@ def command_status(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .observability.audit import AuditError
-    from .reliability.inbox import AlreadyRunning
     from .reliability.http import PermanentError
+    from .reliability.inbox import AlreadyRunning
     from .security.db import PeopleFileError
     from .security.settings import SettingsError
 
@@ -229,8 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command]()
-    except (UsageError, SettingsError, DateError, AlreadyRunning, PeopleFileError,
-            PermanentError) as error:
+    except (
+        UsageError,
+        SettingsError,
+        DateError,
+        AlreadyRunning,
+        PeopleFileError,
+        PermanentError,
+    ) as error:
         sys.stderr.write(f"{AGENT_SLUG}: error: {error}\n")
         return EXIT_USAGE
     except AuditError as error:

@@ -106,8 +106,16 @@ def pdf_text(data: bytes) -> str:
                 break
     except ItemFailed:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, OSError) as error:
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        OSError,
+    ) as error:
         raise ItemFailed(f"the PDF is corrupt or unreadable ({type(error).__name__})") from None
     text = "\n".join(parts).strip()
     if not text:
@@ -162,8 +170,11 @@ def match_person(fields: dict, db: Database) -> tuple[Person | None, list[Person
         return None, [], "no person with this last name"
     first = name_key(fields.get("first_name"))
     if first:
-        candidates = [c for c in candidates if first in name_key(c.first_name).split()
-                      or first == name_key(c.first_name)]
+        candidates = [
+            c
+            for c in candidates
+            if first in name_key(c.first_name).split() or first == name_key(c.first_name)
+        ]
         if not candidates:
             return None, db.people_by_last_name(fields["last_name"]), "first name matches nobody"
     birth = fields.get("birth_date")
@@ -182,8 +193,12 @@ def match_person(fields: dict, db: Database) -> tuple[Person | None, list[Person
 def process(path: Path, data: bytes, ctx) -> Done | NeedsReview:
     """Run the pipeline on one document. ctx.ask(system, prompt, purpose) calls the LLM."""
     text = read_text(path, data)
-    answer = ctx.ask(SYSTEM_PROMPT, extraction_prompt(text), purpose="extract_fields",
-                     max_tokens=MAX_ANSWER_TOKENS)
+    answer = ctx.ask(
+        SYSTEM_PROMPT,
+        extraction_prompt(text),
+        purpose="extract_fields",
+        max_tokens=MAX_ANSWER_TOKENS,
+    )
     fields = parse_fields(answer)
     problems = validate(fields)
     if problems:
@@ -194,8 +209,9 @@ def process(path: Path, data: bytes, ctx) -> Done | NeedsReview:
     return Done(fields, person)
 
 
-def build_result(item_id: str, source_name: str, fields: dict, person: Person,
-                 decided_by: str) -> dict:
+def build_result(
+    item_id: str, source_name: str, fields: dict, person: Person, decided_by: str
+) -> dict:
     """Return the result document written to outbox/."""
     return {
         "item_id": item_id,

@@ -1,6 +1,7 @@
 """The agent's own health check: JSON out, exit code 0 only when everything is fine."""
 
 import json
+
 from {{ cookiecutter.package_name }}.deployment import health
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\n"

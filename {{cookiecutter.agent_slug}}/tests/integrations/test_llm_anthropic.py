@@ -5,8 +5,8 @@ import time
 import traceback
 
 import pytest
-import stubs
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, Usage, make_provider
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
 
@@ -102,9 +102,8 @@ def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
 
 
 def test_billed_answer_without_text_keeps_its_usage(provider, llm_stub):
-    llm_stub.push(
-        stubs.answer({"model": MODEL, "content": [], "usage": {"input_tokens": 50, "output_tokens": 9}})
-    )
+    usage = {"input_tokens": 50, "output_tokens": 9}
+    llm_stub.push(stubs.answer({"model": MODEL, "content": [], "usage": usage}))
 
     with pytest.raises(LLMError, match="without text content") as caught:
         ask(provider)

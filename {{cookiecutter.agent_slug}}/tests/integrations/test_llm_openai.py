@@ -4,8 +4,8 @@ import logging
 import traceback
 
 import pytest
-import stubs
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, Usage, make_provider
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
 
@@ -62,7 +62,9 @@ def test_json_mode_is_not_asked_when_the_prompt_never_says_json(provider, llm_st
 
 def test_maps_usage_taking_cached_tokens_out_of_the_input(provider, llm_stub):
     llm_stub.push(
-        stubs.reply('{"a": 1}', input_tokens=100, output_tokens=20, cache_read_tokens=1200, model="gpt-x")
+        stubs.reply(
+            '{"a": 1}', input_tokens=100, output_tokens=20, cache_read_tokens=1200, model="gpt-x"
+        )
     )
 
     result = ask(provider)
@@ -95,7 +97,11 @@ def test_malformed_body_is_a_transient_unbilled_error(provider, llm_stub):
 
 
 def test_billed_answer_without_content_keeps_its_usage(provider, llm_stub):
-    usage = {"prompt_tokens": 70, "completion_tokens": 0, "prompt_tokens_details": {"cached_tokens": 20}}
+    usage = {
+        "prompt_tokens": 70,
+        "completion_tokens": 0,
+        "prompt_tokens_details": {"cached_tokens": 20},
+    }
     llm_stub.push(stubs.answer({"model": MODEL, "choices": [], "usage": usage}))
 
     with pytest.raises(LLMError, match="without message content") as caught:

@@ -80,11 +80,18 @@ def test_a_prompt_injection_in_the_document_cannot_choose_the_person(home):
 
 
 def test_unknown_person_and_missing_name_go_to_a_human(home):
-    process(home, **{"stranger.txt": "Patient: John Nobody\n",
-                     "anonymous.txt": "Document type: letter\nNo name anywhere.\n"})
+    process(
+        home,
+        **{
+            "stranger.txt": "Patient: John Nobody\n",
+            "anonymous.txt": "Document type: letter\nNo name anywhere.\n",
+        },
+    )
     assert home.files("review") == ["anonymous.txt", "stranger.txt"]
-    reasons = {r["file"]: r["reason"] for r in
-               [json.loads(p.read_text()) for p in (home.state / "review").glob("*.why.json")]}
+    reasons = {
+        r["file"]: r["reason"]
+        for r in [json.loads(p.read_text()) for p in (home.state / "review").glob("*.why.json")]
+    }
     assert reasons["stranger.txt"] == "no person with this last name"
     assert reasons["anonymous.txt"] == "last_name is missing"
 

@@ -50,17 +50,26 @@ def check(settings, systemctl: str | None = None) -> dict:
     if age is None:
         add("heartbeat", False, "no heartbeat yet: the agent has not run here")
     else:
-        add("heartbeat", age <= HEARTBEAT_MAX_AGE,
-            f"last loop {int(age.total_seconds())} s ago (status {heartbeat.get('status')})")
+        add(
+            "heartbeat",
+            age <= HEARTBEAT_MAX_AGE,
+            f"last loop {int(age.total_seconds())} s ago (status {heartbeat.get('status')})",
+        )
 
     waiting = _files(state / "incoming")
     oldest = max((now.timestamp() - p.lstat().st_mtime for p in waiting), default=0.0)
-    add("backlog", oldest <= BACKLOG_MAX_AGE.total_seconds(),
-        f"{len(waiting)} waiting, oldest {int(oldest)} s")
+    add(
+        "backlog",
+        oldest <= BACKLOG_MAX_AGE.total_seconds(),
+        f"{len(waiting)} waiting, oldest {int(oldest)} s",
+    )
 
     cutoff = (now - FAILURES_WINDOW).timestamp()
-    failed = [p for p in _files(state / "failed")
-              if not p.name.endswith(SIDECAR_SUFFIX) and p.lstat().st_mtime >= cutoff]
+    failed = [
+        p
+        for p in _files(state / "failed")
+        if not p.name.endswith(SIDECAR_SUFFIX) and p.lstat().st_mtime >= cutoff
+    ]
     add("failures", not failed, f"{len(failed)} failed in the last 24 h")
 
     review = [p for p in _files(state / "review") if not p.name.endswith(SIDECAR_SUFFIX)]
@@ -72,13 +81,21 @@ def check(settings, systemctl: str | None = None) -> dict:
     add("budget", spent < budget, f"${spent:.4f} of ${budget:.2f} today")
 
     unknown = heartbeat.get("unknown_price_models") or []
-    add("prices", not unknown,
-        f"no price for: {', '.join(unknown)}" if unknown else "every model used has a price")
+    add(
+        "prices",
+        not unknown,
+        f"no price for: {', '.join(unknown)}" if unknown else "every model used has a price",
+    )
 
     llm_age = _age(heartbeat.get("last_llm_success"), now)
     stale_llm = bool(waiting) and (llm_age is None or llm_age > LLM_SUCCESS_MAX_AGE)
-    add("llm", not stale_llm,
-        "never succeeded" if llm_age is None else f"last success {int(llm_age.total_seconds())} s ago")
+    add(
+        "llm",
+        not stale_llm,
+        "never succeeded"
+        if llm_age is None
+        else f"last success {int(llm_age.total_seconds())} s ago",
+    )
 
     usage = shutil.disk_usage(state if state.exists() else state.parent)
     free_ok = usage.free >= MIN_FREE_BYTES and usage.free / usage.total >= MIN_FREE_RATIO
@@ -90,8 +107,11 @@ def check(settings, systemctl: str | None = None) -> dict:
             add(f"service {service}", False, "systemctl is not available here")
             continue
         result = subprocess.run(  # noqa: S603 - fixed binary, validated unit name, no shell
-            [systemctl, "is-active", "--", service], capture_output=True, text=True,
-            timeout=SYSTEMCTL_TIMEOUT_SECONDS, check=False,
+            [systemctl, "is-active", "--", service],
+            capture_output=True,
+            text=True,
+            timeout=SYSTEMCTL_TIMEOUT_SECONDS,
+            check=False,
         )
         state_text = result.stdout.strip() or "unknown"
         add(f"service {service}", state_text == "active", state_text)

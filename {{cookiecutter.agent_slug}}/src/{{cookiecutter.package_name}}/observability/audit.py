@@ -150,36 +150,53 @@ def verify(path: Path) -> list[Problem]:
                     entry = json.loads(raw)
                     seq = entry["seq"]
                 except (ValueError, KeyError, TypeError):
-                    problems.append(Problem(line_number, "not a valid audit entry (edited or torn)"))
+                    problems.append(
+                        Problem(line_number, "not a valid audit entry (edited or torn)")
+                    )
                     previous_hash, expected_seq = None, expected_seq + 1
                     continue
                 if seq != expected_seq:
                     problems.append(
-                        Problem(line_number, f"seq {seq} where {expected_seq} was expected "
-                                f"(entries removed or reordered)")
+                        Problem(
+                            line_number,
+                            f"seq {seq} where {expected_seq} was expected "
+                            f"(entries removed or reordered)",
+                        )
                     )
                 if previous_hash is not None and entry.get("prev") != previous_hash:
                     problems.append(
-                        Problem(line_number, f"seq {seq}: previous-hash link broken "
-                                "(an entry before it was edited or removed)")
+                        Problem(
+                            line_number,
+                            f"seq {seq}: previous-hash link broken "
+                            "(an entry before it was edited or removed)",
+                        )
                     )
                 if entry.get("hash") != entry_hash(entry):
                     problems.append(
-                        Problem(line_number, f"seq {seq} ({entry.get('action')}): content does not "
-                                "match its hash (entry edited)")
+                        Problem(
+                            line_number,
+                            f"seq {seq} ({entry.get('action')}): content does not "
+                            "match its hash (entry edited)",
+                        )
                     )
                 previous_hash, expected_seq = entry.get("hash"), seq + 1
     last_seq = expected_seq - 1
     if head_seq > last_seq:
         problems.append(
-            Problem(line_number, f"log ends at seq {last_seq} but the head says {head_seq} "
-                    "(entries cut off the end)")
+            Problem(
+                line_number,
+                f"log ends at seq {last_seq} but the head says {head_seq} "
+                "(entries cut off the end)",
+            )
         )
     elif head_seq == last_seq and previous_hash not in (None, head_hash) and head_seq:
         problems.append(Problem(line_number, f"last entry seq {last_seq} does not match the head"))
     elif head_seq < last_seq - 1 or (head_seq == last_seq - 1 and previous_hash is None):
         problems.append(
-            Problem(line_number, f"log has entries up to seq {last_seq} beyond the head "
-                    f"(seq {head_seq}): added outside the agent")
+            Problem(
+                line_number,
+                f"log has entries up to seq {last_seq} beyond the head "
+                f"(seq {head_seq}): added outside the agent",
+            )
         )
     return problems

@@ -42,9 +42,7 @@ def parse_day(text: str, today: date | None = None) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise DateError(
-            f"{text!r} is not a date; use today, yesterday, 7d or YYYY-MM-DD"
-        ) from None
+        raise DateError(f"{text!r} is not a date; use today, yesterday, 7d or YYYY-MM-DD") from None
 
 
 class PriceTable:
@@ -77,7 +75,8 @@ class PriceTable:
         total = (
             Decimal(usage.input_tokens) * Decimal(str(price["input"]))
             + Decimal(usage.output_tokens) * Decimal(str(price["output"]))
-            + Decimal(usage.cache_read_tokens) * Decimal(str(price.get("cache_read", price["input"])))
+            + Decimal(usage.cache_read_tokens)
+            * Decimal(str(price.get("cache_read", price["input"])))
             + Decimal(usage.cache_write_tokens)
             * Decimal(str(price.get("cache_write", price["input"])))
         )
@@ -107,8 +106,18 @@ class CostLedger:
             self._spent = sum(record.get("cost_usd") or 0.0 for record in records)
         return self._spent
 
-    def record(self, *, provider: str, model: str, usage, latency_ms: float, purpose: str,
-               item_id: str | None, status: str, response_model: str | None = None) -> dict:
+    def record(
+        self,
+        *,
+        provider: str,
+        model: str,
+        usage,
+        latency_ms: float,
+        purpose: str,
+        item_id: str | None,
+        status: str,
+        response_model: str | None = None,
+    ) -> dict:
         """Write one cost record durably and return it."""
         cost = self.prices.cost(response_model or model, usage)
         if cost is None:
@@ -117,7 +126,9 @@ class CostLedger:
             self.unknown_models.add(model)
             logger.warning(
                 "No price known for model %s: its cost is recorded as null; add it to the price "
-                "table (PRICES_FILE)", model, extra={"model": model},
+                "table (PRICES_FILE)",
+                model,
+                extra={"model": model},
             )
         now = datetime.now(UTC)
         record = {
@@ -169,8 +180,13 @@ def read_records(directory: Path, since: date, until: date):
 def summarize(records, by: str) -> list[dict]:
     """Group records by day, model or purpose: calls, tokens, known cost, calls of unknown price."""
     groups: dict[str, dict] = defaultdict(
-        lambda: {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0),
-                 "unpriced_calls": 0}
+        lambda: {
+            "calls": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": Decimal(0),
+            "unpriced_calls": 0,
+        }
     )
     for record in records:
         key = {

@@ -1,4 +1,4 @@
-"""JSON-lines logging to stdout (journald) and a file that logrotate may move, with secrets redacted.
+"""JSON-lines logs to stdout (journald) and to a file logrotate may move; secrets redacted.
 
 The file handler is WatchedFileHandler: when logrotate renames agent.log, the next line reopens the
 path, so rotation loses nothing and needs no copytruncate.
@@ -68,8 +68,9 @@ class JsonFormatter(logging.Formatter):
         return self.redactor(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def configure_logging(level: str = "INFO", log_file: Path | None = None, secrets=(),
-                      stream=None) -> Redactor:
+def configure_logging(
+    level: str = "INFO", log_file: Path | None = None, secrets=(), stream=None
+) -> Redactor:
     """Send JSON lines to stdout (or stream) and, when given, to log_file; return the redactor."""
     redactor = Redactor(secrets)
     formatter = JsonFormatter(redactor)

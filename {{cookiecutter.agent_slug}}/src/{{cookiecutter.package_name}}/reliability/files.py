@@ -10,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 MAX_NAME_BYTES = 120
+TEMP_MARKER = ".tmp"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -24,7 +25,7 @@ def fsync_directory(directory: Path) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640) -> None:
     """Replace path with data so that a crash leaves the old or the new content, never a mix."""
-    temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as handle:

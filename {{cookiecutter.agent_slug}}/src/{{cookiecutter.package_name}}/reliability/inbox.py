@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .files import atomic_write_bytes, atomic_write_json, move_without_overwrite, safe_name
+from .files import TEMP_MARKER, atomic_write_bytes, atomic_write_json, move_without_overwrite, safe_name
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,11 @@ class Inbox:
 
     def oldest_waiting_seconds(self) -> tuple[int, float]:
         """Return how many files wait in incoming/ and the age in seconds of the oldest."""
-        ages = [time.time() - p.lstat().st_mtime for p in self.incoming.iterdir()
-                if not p.name.startswith(".")]
+        ages = [
+            time.time() - p.lstat().st_mtime
+            for p in self.incoming.iterdir()
+            if not p.name.startswith(".")
+        ]
         return len(ages), max(ages, default=0.0)
 
     def claim(self, path: Path) -> Path:
@@ -107,6 +110,15 @@ class Inbox:
             atomic_write_bytes(target, data)
         return target
 
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temp files of atomic writes a crash interrupted (never renamed into place)."""
+        removed = []
+        for folder in (self.root, *(self.root / f for f in FOLDERS)):
+            for temp in folder.glob(f".*{TEMP_MARKER}*"):
+                temp.unlink(missing_ok=True)
+                removed.append(temp)
+        return removed
+
     def leftovers(self) -> list[Path]:
         """Return the files a crash left in processing/."""
         return sorted(p for p in self.processing.iterdir() if not p.name.startswith("."))
@@ -125,7 +137,9 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     if info.st_nlink > 1:
         raise ValueError("the file is hard-linked elsewhere; copy it into the inbox instead")
     if info.st_size > max_bytes:
-        raise ValueError(f"the file is {info.st_size} bytes; the limit is {max_bytes} (MAX_FILE_MB)")
+        raise ValueError(
+            f"the file is {info.st_size} bytes; the limit is {max_bytes} (MAX_FILE_MB)"
+        )
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(max_bytes + 1)

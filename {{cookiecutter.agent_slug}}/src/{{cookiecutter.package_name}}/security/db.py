@@ -119,12 +119,18 @@ class Database:
                 " last_name=excluded.last_name, first_name=excluded.first_name,"
                 " birth_date=excluded.birth_date, last_name_key=excluded.last_name_key,"
                 " first_name_key=excluded.first_name_key",
-                (person.id, person.last_name, person.first_name, person.birth_date,
-                 name_key(person.last_name), name_key(person.first_name)),
+                (
+                    person.id,
+                    person.last_name,
+                    person.first_name,
+                    person.birth_date,
+                    name_key(person.last_name),
+                    name_key(person.first_name),
+                ),
             )
 
     def import_people(self, path: Path) -> int:
-        """Upsert every row of a people CSV (id,last_name,first_name,birth_date); return the count."""
+        """Upsert every row of a people CSV (id,last_name,first_name,birth_date); count them."""
         try:
             with path.open(encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle)
@@ -137,9 +143,14 @@ class Database:
                 people = []
                 for line, row in enumerate(reader, start=2):
                     try:
-                        people.append(Person(int(row["id"]), row["last_name"].strip(),
-                                             (row["first_name"] or "").strip(),
-                                             (row["birth_date"] or "").strip()))
+                        people.append(
+                            Person(
+                                int(row["id"]),
+                                row["last_name"].strip(),
+                                (row["first_name"] or "").strip(),
+                                (row["birth_date"] or "").strip(),
+                            )
+                        )
                     except (TypeError, ValueError, AttributeError):
                         raise PeopleFileError(
                             f"{path} line {line}: id must be a whole number and last_name given"
@@ -184,9 +195,10 @@ class Database:
         now = now_iso()
         with self.write() as db:
             db.execute(
-                "INSERT INTO items (content_hash, item_id, name, status, attempts, received, updated)"
-                " VALUES (?, ?, ?, 'processing', 1, ?, ?) ON CONFLICT(content_hash) DO UPDATE SET"
-                " attempts = attempts + 1, status = 'processing', updated = excluded.updated",
+                "INSERT INTO items (content_hash, item_id, name, status, attempts, received,"
+                " updated) VALUES (?, ?, ?, 'processing', 1, ?, ?)"
+                " ON CONFLICT(content_hash) DO UPDATE SET attempts = attempts + 1,"
+                " status = 'processing', updated = excluded.updated",
                 (content_hash, item_id, name, now, now),
             )
             return db.execute(
@@ -202,8 +214,14 @@ class Database:
                 (now_iso(), content_hash),
             )
 
-    def finish_item(self, content_hash: str, status: str, *, outbox: str | None = None,
-                    reason: str | None = None) -> None:
+    def finish_item(
+        self,
+        content_hash: str,
+        status: str,
+        *,
+        outbox: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         with self.write() as db:
             db.execute(
                 "UPDATE items SET status = ?, outbox = COALESCE(?, outbox), reason = ?, updated = ?"
@@ -218,16 +236,23 @@ class Database:
 
     # Reviews ----------------------------------------------------------------------------------
 
-    def add_review(self, item_id: str, file: str, reason: str, fields: dict,
-                   candidates: list[Person]) -> None:
+    def add_review(
+        self, item_id: str, file: str, reason: str, fields: dict, candidates: list[Person]
+    ) -> None:
         with self.write() as db:
             db.execute(
                 "INSERT INTO reviews (item_id, file, reason, fields, candidates, created)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET file=excluded.file,"
                 " reason=excluded.reason, fields=excluded.fields, candidates=excluded.candidates,"
                 " status='pending'",
-                (item_id, file, reason, json.dumps(fields),
-                 json.dumps([vars(c) for c in candidates]), now_iso()),
+                (
+                    item_id,
+                    file,
+                    reason,
+                    json.dumps(fields),
+                    json.dumps([vars(c) for c in candidates]),
+                    now_iso(),
+                ),
             )
 
     def reviews(self, status: str = "pending") -> list[dict]:

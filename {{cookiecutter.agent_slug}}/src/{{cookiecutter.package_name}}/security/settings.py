@@ -149,7 +149,9 @@ def load_settings(env_file: str | None = None, state_dir: str | None = None) -> 
     log_file = values.get("LOG_FILE") or (str(Path(logs_dir) / LOG_FILE_NAME) if logs_dir else "")
     level = (values.get("LOG_LEVEL") or defaults.log_level).upper()
     if level not in LOG_LEVELS:
-        raise SettingsError(f"LOG_LEVEL={level} is not one of {', '.join(LOG_LEVELS)}; fix it in .env")
+        raise SettingsError(
+            f"LOG_LEVEL={level} is not one of {', '.join(LOG_LEVELS)}; fix it in .env"
+        )
     people = values.get("PEOPLE_CSV", "").strip()
     prices = values.get("PRICES_FILE", "").strip()
     return Settings(
@@ -160,9 +162,7 @@ def load_settings(env_file: str | None = None, state_dir: str | None = None) -> 
         llm_model=(values.get("LLM_MODEL") or defaults.llm_model).strip(),
         llm_api_key=values.get("LLM_API_KEY", "").strip(),
         llm_base_url=values.get("LLM_BASE_URL", "").strip().rstrip("/") or None,
-        daily_budget_usd=_number(
-            values, "DAILY_BUDGET_USD", float, defaults.daily_budget_usd, 0.0
-        ),
+        daily_budget_usd=_number(values, "DAILY_BUDGET_USD", float, defaults.daily_budget_usd, 0.0),
         telegram_bot_token=values.get("TELEGRAM_BOT_TOKEN", "").strip(),
         telegram_chat_id=values.get("TELEGRAM_CHAT_ID", "").strip(),
         telegram_api_base=(values.get("TELEGRAM_API_BASE") or defaults.telegram_api_base)

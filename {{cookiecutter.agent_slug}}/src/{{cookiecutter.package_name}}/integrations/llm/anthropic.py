@@ -89,7 +89,7 @@ def parse_message(data: dict, requested_model: str) -> Reply:
         missing = "usage" if usage is None else "text content"
         raise LLMError(f"{WHAT}: unexpected answer without {missing}", usage=usage, transient=True)
     if data.get("stop_reason") == "max_tokens":
-        logger.warning("%s: the answer was cut at max_tokens; raise max_tokens if this repeats", WHAT)
+        logger.warning("%s: the answer was cut at max_tokens; raise it if this repeats", WHAT)
     model = data.get("model")
     return Reply(
         text="".join(texts),

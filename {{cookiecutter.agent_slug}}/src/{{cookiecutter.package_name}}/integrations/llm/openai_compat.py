@@ -105,7 +105,7 @@ def parse_completion(data: dict, requested_model: str) -> Reply:
         missing = "usage" if usage is None else "message content"
         raise LLMError(f"{WHAT}: unexpected answer without {missing}", usage=usage, transient=True)
     if choice.get("finish_reason") == "length":
-        logger.warning("%s: the answer was cut at max_tokens; raise max_tokens if this repeats", WHAT)
+        logger.warning("%s: the answer was cut at max_tokens; raise it if this repeats", WHAT)
     model = data.get("model")
     return Reply(
         text=text,

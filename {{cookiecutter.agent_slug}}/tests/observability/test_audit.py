@@ -1,0 +1,253 @@
+"""The hash-chained audit log: tampering is detected and named, crashes and races are survived."""
+
+import json
+import logging
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.observability import audit
+from {{ cookiecutter.package_name }}.observability.audit import AuditError, AuditLog
+
+ENTRIES = 5
+APPENDS_PER_PROCESS = 200
+PROCESSES = 2
+PROCESS_TIMEOUT_SECONDS = 60
+DEV_FULL = Path("/dev/full")
+
+
+@pytest.fixture
+def log_path(tmp_path) -> Path:
+    return tmp_path / "audit.jsonl"
+
+
+def write_entries(path: Path, count: int = ENTRIES) -> list[dict]:
+    log = AuditLog(path)
+    return [
+        log.append("item.received", f"item-{number}", name=f"doc-{number}.pdf", size=number)
+        for number in range(1, count + 1)
+    ]
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_an_intact_chain_verifies(log_path):
+    entries = write_entries(log_path)
+
+    assert audit.verify(log_path) == []
+    assert [e["seq"] for e in entries] == list(range(1, ENTRIES + 1))
+    assert entries[0]["prev"] == audit.GENESIS_HASH
+    for previous, entry in zip(entries, entries[1:], strict=False):
+        assert entry["prev"] == previous["hash"]
+    assert audit.read_head(audit.head_path_for(log_path)) == (ENTRIES, entries[-1]["hash"])
+
+
+def test_entries_are_json_lines_with_the_action_and_detail(log_path):
+    AuditLog(log_path).append("review.decided", "item-1", choice=2, by="human", note="Zoë's call")
+
+    (line,) = read_lines(log_path)
+    entry = json.loads(line)
+    assert entry["action"] == "review.decided"
+    assert entry["item"] == "item-1"
+    assert entry["detail"] == {"choice": 2, "by": "human", "note": "Zoë's call"}
+    assert entry["hash"] == audit.entry_hash(entry)
+
+
+def test_a_new_log_object_continues_the_chain(log_path):
+    write_entries(log_path, 2)
+
+    AuditLog(log_path).append("notification.sent", "item-2")
+
+    assert audit.verify(log_path) == []
+    assert len(read_lines(log_path)) == 3
+
+
+def test_editing_one_field_is_detected_and_the_line_named(log_path):
+    write_entries(log_path)
+    lines = read_lines(log_path)
+    entry = json.loads(lines[2])
+    entry["detail"]["name"] = "something-else.pdf"
+    lines[2] = json.dumps(entry, sort_keys=True) + "\n"
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert [p.line for p in problems] == [3]
+    assert "edited" in problems[0].message
+    assert str(problems[0]).startswith("line 3:")
+
+
+def test_editing_an_entry_and_its_hash_breaks_the_next_link(log_path):
+    write_entries(log_path)
+    lines = read_lines(log_path)
+    entry = json.loads(lines[1])
+    entry["action"] = "nothing.happened"
+    entry["hash"] = audit.entry_hash(entry)
+    lines[1] = json.dumps(entry, sort_keys=True) + "\n"
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert [p.line for p in problems] == [3]
+    assert "link broken" in problems[0].message
+
+
+def test_a_line_that_is_no_longer_json_is_detected(log_path):
+    write_entries(log_path)
+    lines = read_lines(log_path)
+    lines[3] = lines[3].replace("{", "", 1)
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert problems
+    assert problems[0].line == 4
+
+
+def test_removing_a_middle_entry_is_detected(log_path):
+    write_entries(log_path)
+    lines = read_lines(log_path)
+    del lines[2]
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert problems
+    assert {p.line for p in problems} == {3}
+    assert any("removed" in p.message for p in problems)
+
+
+def test_cutting_entries_off_the_end_is_detected(log_path):
+    write_entries(log_path)
+    write_lines(log_path, read_lines(log_path)[:3])
+
+    problems = audit.verify(log_path)
+
+    assert len(problems) == 1
+    assert "cut off the end" in problems[0].message
+    assert "seq 3" in problems[0].message
+    assert f"head says {ENTRIES}" in problems[0].message
+
+
+def test_deleting_the_whole_log_is_detected(log_path):
+    write_entries(log_path)
+    log_path.unlink()
+
+    problems = audit.verify(log_path)
+
+    assert len(problems) == 1
+    assert "cut off the end" in problems[0].message
+
+
+def test_an_entry_appended_by_hand_is_detected(log_path):
+    write_entries(log_path)
+    lines = read_lines(log_path)
+    last = json.loads(lines[-1])
+    for seq in (ENTRIES + 1, ENTRIES + 2):
+        forged = {**last, "seq": seq, "prev": last["hash"], "action": "forged"}
+        forged["hash"] = audit.entry_hash(forged)
+        lines.append(json.dumps(forged, sort_keys=True) + "\n")
+        last = forged
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert any("beyond the head" in p.message for p in problems)
+
+
+def test_a_torn_last_line_is_repaired_on_the_next_open(log_path, caplog):
+    write_entries(log_path, 3)
+    with log_path.open("ab") as handle:
+        handle.write(b'{"action": "item.received", "detail": {"na')  # crash mid-write
+
+    with caplog.at_level(logging.WARNING):
+        log = AuditLog(log_path)
+
+    assert audit.verify(log_path) == []
+    assert len(read_lines(log_path)) == 3
+    assert "torn" in caplog.text
+    entry = log.append("item.received", "item-4")
+    assert entry["seq"] == 4
+    assert audit.verify(log_path) == []
+
+
+def test_a_crash_between_append_and_head_update_keeps_the_entry(log_path):
+    entries = write_entries(log_path, 3)
+    head_path = audit.head_path_for(log_path)
+    committed_head = head_path.read_text(encoding="utf-8")
+    AuditLog(log_path).append("file.moved", "item-3", to="done/")
+    head_path.write_text(committed_head, encoding="utf-8")  # the head update never happened
+
+    log = AuditLog(log_path)
+
+    assert audit.verify(log_path) == []
+    assert log.append("notification.sent", "item-3")["seq"] == 5
+    assert json.loads(read_lines(log_path)[3])["prev"] == entries[-1]["hash"]
+    assert audit.verify(log_path) == []
+
+
+def append_many(path: str, start, count: int) -> None:
+    log = AuditLog(Path(path))
+    start.wait(PROCESS_TIMEOUT_SECONDS)
+    for number in range(count):
+        log.append("item.received", f"pid-item-{number}", number=number)
+
+
+def test_two_processes_appending_at_once_keep_one_valid_chain(log_path):
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    workers = [
+        context.Process(target=append_many, args=(str(log_path), start, APPENDS_PER_PROCESS))
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(PROCESS_TIMEOUT_SECONDS)
+    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+
+    total = PROCESSES * APPENDS_PER_PROCESS
+    assert audit.verify(log_path) == []
+    seqs = [json.loads(line)["seq"] for line in read_lines(log_path)]
+    assert seqs == list(range(1, total + 1))
+    assert audit.read_head(audit.head_path_for(log_path))[0] == total
+
+
+def test_an_append_that_cannot_be_written_raises_audit_error(tmp_path):
+    # File modes do not stop root (CI runs tests as root): a parent that is a file stops everyone.
+    state = tmp_path / "state"
+    state.mkdir()
+    log = AuditLog(state / "audit.jsonl")
+    log.append("item.received", "item-1")
+    for child in state.iterdir():
+        child.unlink()
+    state.rmdir()
+    state.write_text("not a directory", encoding="utf-8")
+
+    with pytest.raises(AuditError, match="cannot write the audit log"):
+        log.append("item.received", "item-2")
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full to simulate a full disk")
+def test_a_full_disk_raises_audit_error_and_the_chain_resumes_after(log_path):
+    log = AuditLog(log_path)
+    log.append("item.received", "item-1")
+    saved = log_path.read_bytes()
+    log_path.unlink()
+    log_path.symlink_to(DEV_FULL)  # every write fails with ENOSPC, for root too
+
+    with pytest.raises(AuditError, match="processing stopped"):
+        log.append("item.received", "item-2")
+
+    log_path.unlink()
+    log_path.write_bytes(saved)
+    assert log.append("item.received", "item-2")["seq"] == 2
+    assert audit.verify(log_path) == []

@@ -1,0 +1,381 @@
+"""Cost records: prices by longest prefix, never a silent $0, one file per UTC day, reports."""
+
+import json
+import logging
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
+from {{ cookiecutter.package_name }}.observability import costs
+from {{ cookiecutter.package_name }}.observability.costs import (
+    CostLedger,
+    DateError,
+    PriceTable,
+    parse_day,
+    read_records,
+    summarize,
+)
+
+AGENT = "test-agent"
+TODAY = date(2025, 3, 10)
+GEN_AI_FIELDS = (
+    "gen_ai.system",
+    "gen_ai.operation.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+)
+OTHER_FIELDS = ("ts", "agent", "cost_usd", "latency_ms", "purpose", "item_id", "status")
+CACHED_USAGE = Usage(
+    input_tokens=1234, output_tokens=567, cache_read_tokens=8901, cache_write_tokens=2345
+)
+# claude-sonnet-4 prices per million tokens: input 3, output 15, cache read 0.30, cache write 3.75.
+CACHED_USAGE_SONNET_COST = (
+    Decimal(1234) * Decimal(3)
+    + Decimal(567) * Decimal(15)
+    + Decimal(8901) * Decimal("0.3")
+    + Decimal(2345) * Decimal("3.75")
+) / Decimal(1_000_000)
+
+
+@pytest.fixture
+def prices() -> PriceTable:
+    return PriceTable.load()
+
+
+@pytest.fixture
+def ledger(tmp_path, prices) -> CostLedger:
+    return CostLedger(tmp_path / "costs", AGENT, prices)
+
+
+def record(ledger: CostLedger, model: str = "gpt-4o-mini", usage: Usage | None = None, **kw):
+    arguments = {
+        "provider": "openai",
+        "model": model,
+        "usage": usage or Usage(input_tokens=1000, output_tokens=100),
+        "latency_ms": 123.456,
+        "purpose": "extract",
+        "item_id": "item-1",
+        "status": "ok",
+        **kw,
+    }
+    return ledger.record(**arguments)
+
+
+def utc_days_around_now() -> set[date]:
+    """Today in UTC, and tomorrow in case the test runs across midnight."""
+    today = datetime.now(UTC).date()
+    return {today, today + timedelta(days=1)}
+
+
+def write_day(directory, day: date, lines: list) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    (directory / f"{day.isoformat()}.jsonl").write_text(text, encoding="utf-8")
+
+
+def cost_line(day: date, cost, model="gpt-4o-mini", purpose="extract", tokens=(10, 5)) -> dict:
+    return {
+        "ts": f"{day.isoformat()}T12:00:00.000+00:00",
+        "gen_ai.request.model": model,
+        "gen_ai.usage.input_tokens": tokens[0],
+        "gen_ai.usage.output_tokens": tokens[1],
+        "cost_usd": cost,
+        "purpose": purpose,
+    }
+
+
+# Prices ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4"),
+        ("claude-opus-4-5-20251101", "claude-opus-4-5"),
+        ("claude-opus-4-1-20250805", "claude-opus-4"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
+        ("openai/gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini", "gpt-4o-mini"),
+    ],
+)
+def test_model_ids_resolve_by_longest_known_prefix(prices, model, family):
+    assert prices.price(model) is prices.models[family]
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-70b", "gpt-4", "", "my-local-model", "claude"])
+def test_unknown_models_have_no_price(prices, model):
+    assert prices.price(model) is None
+    assert prices.cost(model, Usage(input_tokens=10)) is None
+
+
+def test_cache_tokens_are_priced_exactly(prices):
+    cost = prices.cost("claude-sonnet-4-5-20250929", CACHED_USAGE)
+
+    assert Decimal(str(cost)) == CACHED_USAGE_SONNET_COST == Decimal("0.02367105")
+    without_cache = prices.cost(
+        "claude-sonnet-4-5-20250929", Usage(input_tokens=1234, output_tokens=567)
+    )
+    assert cost > without_cache
+
+
+def test_missing_cache_prices_fall_back_to_the_input_price():
+    table = PriceTable({"house-model": {"input": 2.0, "output": 4.0}})
+
+    cost = table.cost("house-model-v2", Usage(1_000_000, 0, 500_000, 250_000))
+
+    assert cost == 2.0 + 1.0 + 0.5
+
+
+def test_a_price_file_override_adds_and_replaces_models(tmp_path):
+    override = tmp_path / "prices.json"
+    override.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "my-local-model": {"input": 0, "output": 0},
+                    "gpt-4o-mini": {"input": 1.0, "output": 2.0},
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    table = PriceTable.load(override)
+
+    assert table.cost("my-local-model-q4", Usage(1000, 1000)) == 0.0
+    assert table.cost("gpt-4o-mini", Usage(1_000_000, 1_000_000)) == 3.0
+    assert table.price("claude-opus-4-5") == PriceTable.load().price("claude-opus-4-5")
+
+
+def test_the_bundled_price_table_is_complete():
+    table = json.loads(costs.PRICES_FILE.read_text(encoding="utf-8"))["models"]
+
+    assert table
+    for model, price in table.items():
+        assert set(price) == {"input", "output", "cache_read", "cache_write"}, model
+        assert all(value >= 0 for value in price.values()), model
+
+
+# Records ------------------------------------------------------------------------------------
+
+
+def test_a_record_has_the_gen_ai_fields_and_lands_in_todays_utc_file(ledger):
+    entry = record(
+        ledger,
+        model="claude-sonnet-4-5",
+        usage=CACHED_USAGE,
+        provider="anthropic",
+        response_model="claude-sonnet-4-5-20250929",
+    )
+
+    files = sorted(ledger.directory.iterdir())
+    assert len(files) == 1
+    assert files[0].name in {f"{day.isoformat()}.jsonl" for day in utc_days_around_now()}
+    assert entry["ts"].startswith(files[0].stem)
+    (line,) = files[0].read_text(encoding="utf-8").splitlines()
+    assert json.loads(line) == entry
+    assert set(entry) == set(GEN_AI_FIELDS) | set(OTHER_FIELDS)
+    assert entry["gen_ai.system"] == "anthropic"
+    assert entry["gen_ai.operation.name"] == "chat"
+    assert entry["gen_ai.request.model"] == "claude-sonnet-4-5"
+    assert entry["gen_ai.response.model"] == "claude-sonnet-4-5-20250929"
+    assert entry["gen_ai.usage.input_tokens"] == 1234
+    assert entry["gen_ai.usage.output_tokens"] == 567
+    assert entry["gen_ai.usage.cache_read.input_tokens"] == 8901
+    assert entry["gen_ai.usage.cache_creation.input_tokens"] == 2345
+    assert Decimal(str(entry["cost_usd"])) == CACHED_USAGE_SONNET_COST
+    assert entry["latency_ms"] == 123.5
+    assert entry["agent"] == AGENT
+    assert (entry["purpose"], entry["item_id"], entry["status"]) == ("extract", "item-1", "ok")
+
+
+def test_records_append_to_the_same_day_file(ledger):
+    for number in range(3):
+        record(ledger, item_id=f"item-{number}", status="error" if number else "ok")
+
+    (path,) = ledger.directory.iterdir()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["item_id"] for line in lines] == ["item-0", "item-1", "item-2"]
+    assert [line["status"] for line in lines] == ["ok", "error", "error"]
+
+
+def test_an_unknown_model_records_null_cost_and_warns(ledger, caplog):
+    with caplog.at_level(logging.WARNING, logger=costs.__name__):
+        entry = record(ledger, model="mystery-model-7b")
+
+    assert entry["cost_usd"] is None
+    (path,) = ledger.directory.iterdir()
+    assert '"cost_usd": null' in path.read_text(encoding="utf-8")
+    assert ledger.unknown_models == {"mystery-model-7b"}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "mystery-model-7b" in warnings[0].getMessage()
+    assert ledger.spent_today() == 0.0
+
+
+def test_the_response_model_prices_an_alias_and_the_request_model_is_the_fallback(ledger):
+    by_response = record(ledger, model="router-default", response_model="gpt-4o-mini-2024-07-18")
+    by_request = record(ledger, model="gpt-4o-mini", response_model="gpt-4o-mini-special-build")
+
+    expected = ledger.prices.cost("gpt-4o-mini", Usage(input_tokens=1000, output_tokens=100))
+    assert by_response["cost_usd"] == by_request["cost_usd"] == expected
+    assert ledger.unknown_models == set()
+
+
+def test_spent_today_sums_todays_file_only(tmp_path, prices):
+    directory = tmp_path / "costs"
+    today = datetime.now(UTC).date()
+    write_day(directory, today - timedelta(days=1), [cost_line(today, 100.0)])
+    write_day(
+        directory,
+        today,
+        [cost_line(today, 0.25), cost_line(today, None), "{torn", cost_line(today, 0.5)],
+    )
+
+    ledger = CostLedger(directory, AGENT, prices)
+
+    assert ledger.spent_today() == 0.75
+    entry = record(ledger)
+    assert ledger.spent_today() == pytest.approx(0.75 + entry["cost_usd"])
+    # Another process (the CLI) reading the same files agrees.
+    assert CostLedger(directory, AGENT, prices).spent_today() == pytest.approx(
+        0.75 + entry["cost_usd"]
+    )
+
+
+# Days ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("today", TODAY),
+        (" Today ", TODAY),
+        ("yesterday", date(2025, 3, 9)),
+        ("7d", date(2025, 3, 3)),
+        ("0d", TODAY),
+        ("30d", date(2025, 2, 8)),
+        ("2024-02-29", date(2024, 2, 29)),
+    ],
+)
+def test_parse_day_understands_the_documented_forms(text, expected):
+    assert parse_day(text, today=TODAY) == expected
+
+
+def test_parse_day_defaults_to_the_utc_today():
+    assert parse_day("today") in utc_days_around_now()
+
+
+@pytest.mark.parametrize(
+    "text", ["", "tomorrow", "last week", "7 days", "-1d", "2025-13-01", "2023-02-29", "12345d"]
+)
+def test_parse_day_rejects_anything_else_with_the_accepted_forms(text):
+    with pytest.raises(DateError, match="today, yesterday, 7d or YYYY-MM-DD"):
+        parse_day(text, today=TODAY)
+
+
+# Reading and reports ------------------------------------------------------------------------
+
+
+def test_read_records_reads_only_the_files_in_range(tmp_path, caplog):
+    directory = tmp_path / "costs"
+    for offset in range(-4, 2):
+        day = TODAY + timedelta(days=offset)
+        write_day(directory, day, [cost_line(day, 0.01)])
+    before_range = TODAY - timedelta(days=3)
+    inside_range = TODAY - timedelta(days=1)
+    write_day(directory, before_range, [cost_line(before_range, 0.01), "not json"])
+    write_day(directory, inside_range, [cost_line(inside_range, 0.01), "not json"])
+    # A day file that cannot even be opened proves the day is never touched.
+    (directory / f"{(TODAY - timedelta(days=4)).isoformat()}.jsonl").unlink()
+    (directory / f"{(TODAY - timedelta(days=4)).isoformat()}.jsonl").mkdir()
+
+    with caplog.at_level(logging.WARNING, logger=costs.__name__):
+        records = list(read_records(directory, TODAY - timedelta(days=2), TODAY))
+
+    assert sorted(r["ts"][:10] for r in records) == [
+        (TODAY - timedelta(days=2)).isoformat(),
+        inside_range.isoformat(),
+        TODAY.isoformat(),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert f"{inside_range.isoformat()}.jsonl line 2" in warnings[0]
+
+
+def test_read_records_of_an_empty_range_or_missing_directory_is_empty(tmp_path):
+    write_day(tmp_path, TODAY, [cost_line(TODAY, 1.0)])
+
+    assert list(read_records(tmp_path, TODAY, TODAY - timedelta(days=1))) == []
+    assert list(read_records(tmp_path / "missing", TODAY, TODAY)) == []
+
+
+SUMMARY_RECORDS = [
+    cost_line(date(2025, 3, 9), 0.1, model="gpt-4o-mini", purpose="extract", tokens=(100, 10)),
+    cost_line(date(2025, 3, 9), 0.2, model="gpt-4o-mini", purpose="match", tokens=(200, 20)),
+    cost_line(date(2025, 3, 10), None, model="mystery", purpose="extract", tokens=(300, 30)),
+    cost_line(date(2025, 3, 10), 0.7, model="claude-haiku-4-5", purpose="extract", tokens=(1, 2)),
+]
+
+
+def test_summarize_by_day_adds_cost_exactly_and_counts_unpriced_calls():
+    assert summarize(SUMMARY_RECORDS, "day") == [
+        {
+            "day": "2025-03-09",
+            "calls": 2,
+            "input_tokens": 300,
+            "output_tokens": 30,
+            "cost_usd": 0.3,  # 0.1 + 0.2 in floats would be 0.30000000000000004
+            "unpriced_calls": 0,
+        },
+        {
+            "day": "2025-03-10",
+            "calls": 2,
+            "input_tokens": 301,
+            "output_tokens": 32,
+            "cost_usd": 0.7,
+            "unpriced_calls": 1,
+        },
+    ]
+
+
+def test_summarize_by_model():
+    rows = {row["model"]: row for row in summarize(SUMMARY_RECORDS, "model")}
+
+    assert list(rows) == ["claude-haiku-4-5", "gpt-4o-mini", "mystery"]
+    assert rows["gpt-4o-mini"]["calls"] == 2
+    assert rows["gpt-4o-mini"]["cost_usd"] == 0.3
+    assert rows["mystery"]["cost_usd"] == 0.0
+    assert rows["mystery"]["unpriced_calls"] == 1
+
+
+def test_summarize_by_purpose():
+    rows = {row["purpose"]: row for row in summarize(SUMMARY_RECORDS, "purpose")}
+
+    assert rows["extract"]["calls"] == 3
+    assert rows["extract"]["cost_usd"] == 0.8
+    assert rows["extract"]["unpriced_calls"] == 1
+    assert rows["match"]["calls"] == 1
+    assert rows["match"]["cost_usd"] == 0.2
+
+
+def test_summarize_reads_what_the_ledger_wrote(ledger):
+    record(ledger, purpose="extract")
+    record(ledger, model="mystery-model", purpose="extract")
+    record(ledger, purpose="match")
+
+    days = sorted(utc_days_around_now())
+    rows = summarize(read_records(ledger.directory, days[0], days[-1]), "purpose")
+
+    assert [(r["purpose"], r["calls"], r["unpriced_calls"]) for r in rows] == [
+        ("extract", 2, 1),
+        ("match", 1, 0),
+    ]
