@@ -172,8 +172,8 @@ def check_agent_slug(slug: str) -> None:
         raise AnswerError(
             field,
             slug,
-            f'gives the Python package "{package_name}", which would shadow the module of the same '
-            "name",
+            f'is taken: as a Python package ("{package_name}") it would shadow the standard '
+            "library or dependency module of that name",
             f'pick a more specific name, e.g. "{slug}-bot"',
         )
 

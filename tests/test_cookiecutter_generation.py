@@ -363,6 +363,15 @@ HOSTILE_ANSWERS = [
         },
         None,
     ),
+    (
+        "longest-accented-answers",
+        {
+            "agent_name": "Zoë " + "é" * 96,
+            "agent_slug": "accented-bot",
+            "description": "Ça " + "ü" * 297,
+        },
+        None,
+    ),
     ("dot-dot-slug", {"agent_slug": "../x"}, "agent_slug"),
     (
         "50-character-slug",

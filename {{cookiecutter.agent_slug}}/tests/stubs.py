@@ -11,7 +11,8 @@ Scripted answers: `reply` (a normal LLM answer, shaped after the API the request
 (any JSON body), `status` (an error status, optionally with Retry-After), `telegram_429`
 (Telegram's flood-control answer with `parameters.retry_after`), `hang` (say nothing for a while,
 then close), `reset` (abort the connection with a TCP reset), `drop` (close without an answer),
-`malformed` (a 200 whose body is not JSON).
+`cut_short` (a 200 whose body stops before its announced end), `malformed` (a 200 whose body is
+not JSON).
 """
 
 import html
@@ -47,7 +48,7 @@ HTML_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 class Script:
     """One scripted answer; build it with the functions below."""
 
-    kind: str  # reply | answer | status | hang | reset | drop | raw
+    kind: str  # reply | answer | status | hang | reset | drop | cut | raw
     status: int = 200
     body: object = None
     headers: tuple[tuple[str, str], ...] = ()
@@ -112,6 +113,11 @@ def reset() -> Script:
 def drop() -> Script:
     """Close the connection without an answer once the request is read."""
     return Script("drop")
+
+
+def cut_short(body: str = '{"id": "msg_1", "content": [{"type": "text", "te') -> Script:
+    """Announce a longer body than is sent, then close: the answer is cut short in transit."""
+    return Script("cut", body=body)
 
 
 def malformed(body: str = '{"id": "cut short", "content": [', status: int = 200) -> Script:
@@ -486,13 +492,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
-        response = stub._respond(recorded, script)
+        if script is not None and script.kind == "cut":
+            response = Response(200, script.body.encode(), {"Content-Type": "application/json"})
+            announced = len(response.body) * 2
+        else:
+            response = stub._respond(recorded, script)
+            announced = len(response.body)
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Content-Length", str(announced))
             self.end_headers()
             self.wfile.write(response.body)
+            if announced != len(response.body):
+                self.close_connection = True
         except OSError:  # the client gave up first
             self.close_connection = True

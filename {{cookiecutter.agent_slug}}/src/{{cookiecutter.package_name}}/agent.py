@@ -62,7 +62,11 @@ class Agent:
         self.heartbeat = Heartbeat(
             settings.state_dir, AGENT_SLUG, __version__, settings.daily_budget_usd
         )
-        self.policy = RetryPolicy()
+        self.policy = RetryPolicy(
+            max_attempts=settings.http_max_attempts,
+            max_total_seconds=settings.http_max_total_seconds,
+            timeout_seconds=settings.http_timeout_seconds,
+        )
         self.notifier = make_notifier(settings, self.policy, on_wait=self.systemd.watchdog)
         self.stop_requested = threading.Event()
         self._provider = None

@@ -155,7 +155,10 @@ def test_wrong_key_is_permanent_not_retried_and_never_echoed(llm_stub, fast_poli
 
     assert caught.value.transient is False
     assert len(llm_stub.requests) == 1
-    assert "HTTP 401 (authentication_error: invalid x-api-key [REDACTED])" in str(caught.value)
+    assert str(caught.value) == (
+        "anthropic messages: HTTP 401 (authentication_error: invalid x-api-key [REDACTED]); "
+        "check LLM_API_KEY"
+    )
     for text in (caplog.text, "".join(traceback.format_exception(caught.value))):
         assert wrong_key not in text
         assert llm_stub.url not in text

@@ -137,6 +137,13 @@ def test_switches_to_max_completion_tokens_when_the_model_asks(provider, llm_stu
     assert "max_tokens" not in third
 
 
+def test_unknown_model_says_what_to_check(provider, llm_stub):
+    llm_stub.push(stubs.status(404, message="The model `gpt-9` does not exist"))
+
+    with pytest.raises(LLMError, match=r"does not exist\); check LLM_MODEL and LLM_BASE_URL$"):
+        ask(provider)
+
+
 def test_rate_limit_then_server_error_are_retried(provider, llm_stub):
     llm_stub.push(stubs.status(429, retry_after="0"), stubs.status(502), stubs.reply("{}"))
 

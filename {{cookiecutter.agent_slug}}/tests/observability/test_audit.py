@@ -1,8 +1,11 @@
 """The hash-chained audit log: tampering is detected and named, crashes and races are survived."""
 
+import itertools
 import json
 import logging
 import multiprocessing
+import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,7 +47,7 @@ def test_an_intact_chain_verifies(log_path):
     assert audit.verify(log_path) == []
     assert [e["seq"] for e in entries] == list(range(1, ENTRIES + 1))
     assert entries[0]["prev"] == audit.GENESIS_HASH
-    for previous, entry in zip(entries, entries[1:], strict=False):
+    for previous, entry in itertools.pairwise(entries):
         assert entry["prev"] == previous["hash"]
     assert audit.read_head(audit.head_path_for(log_path)) == (ENTRIES, entries[-1]["hash"])
 
@@ -197,7 +200,7 @@ def append_many(path: str, start, count: int) -> None:
     log = AuditLog(Path(path))
     start.wait(PROCESS_TIMEOUT_SECONDS)
     for number in range(count):
-        log.append("item.received", f"pid-item-{number}", number=number)
+        log.append("item.received", f"item-{number}", number=number, pid=os.getpid())
 
 
 def test_two_processes_appending_at_once_keep_one_valid_chain(log_path):
@@ -216,8 +219,10 @@ def test_two_processes_appending_at_once_keep_one_valid_chain(log_path):
 
     total = PROCESSES * APPENDS_PER_PROCESS
     assert audit.verify(log_path) == []
-    seqs = [json.loads(line)["seq"] for line in read_lines(log_path)]
-    assert seqs == list(range(1, total + 1))
+    entries = [json.loads(line) for line in read_lines(log_path)]
+    assert [e["seq"] for e in entries] == list(range(1, total + 1))
+    pids = Counter(e["detail"]["pid"] for e in entries)
+    assert sorted(pids.values()) == [APPENDS_PER_PROCESS] * PROCESSES
     assert audit.read_head(audit.head_path_for(log_path))[0] == total
 
 

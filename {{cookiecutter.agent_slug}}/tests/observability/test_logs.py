@@ -126,9 +126,7 @@ def log_every_kind_of_secret(logger: logging.Logger) -> None:
 
 def test_secrets_never_reach_stdout_or_the_log_file(capsys, tmp_path):
     log_file = tmp_path / "logs" / "agent.log"
-    logs.configure_logging(
-        "DEBUG", log_file=log_file, secrets=(KNOWN_SECRET, EXCEPTION_SECRET, "")
-    )
+    logs.configure_logging("DEBUG", log_file=log_file, secrets=(KNOWN_SECRET, EXCEPTION_SECRET, ""))
 
     log_every_kind_of_secret(logging.getLogger("agent.test"))
     flush_handlers()

@@ -142,7 +142,7 @@ def test_timeouts_are_retried_then_give_up(server, session, sleep):
 
 
 @pytest.mark.parametrize(
-    "failure", [stubs.reset, stubs.drop], ids=["reset", "closed-without-answer"]
+    "failure", [stubs.reset, stubs.drop, stubs.cut_short], ids=["reset", "no-answer", "cut-short"]
 )
 def test_broken_connections_are_retried(server, session, sleep, failure):
     server.push(failure(), failure())

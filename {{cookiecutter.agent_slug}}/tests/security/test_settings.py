@@ -113,7 +113,7 @@ def test_a_private_env_file_is_accepted(workdir, mode):
 
 
 def test_a_missing_explicit_env_file_says_how_to_create_it(tmp_path):
-    with pytest.raises(SettingsError, match="does not exist; fix: cp .env.example"):
+    with pytest.raises(SettingsError, match=r"does not exist; fix: cp \.env\.example"):
         load_settings(env_file=str(tmp_path / "nope.env"))
 
 
@@ -242,7 +242,9 @@ def test_systemd_state_and_logs_directories_are_honoured(tmp_path, monkeypatch):
 def test_an_explicit_state_dir_wins_over_systemds(tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "systemd-state"))
 
-    assert load_settings(state_dir=str(tmp_path / "mine")).state_dir == (tmp_path / "mine").resolve()
+    settings = load_settings(state_dir=str(tmp_path / "mine"))
+
+    assert settings.state_dir == (tmp_path / "mine").resolve()
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,16 @@ MAX_DETAIL_CHARS = 200
 MIN_SECRET_CHARS = 6
 MIN_CREDENTIAL_CHARS = 16
 REDACTED = "[REDACTED]"
+# Mistakes in the request itself (a bad URL or header from the settings): no retry can fix them.
+NOT_SENT_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+    requests.exceptions.TooManyRedirects,
+)
 SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie")
 
 
@@ -106,11 +116,11 @@ def request(
             )
         except requests.Timeout as error:
             failure = f"timeout ({type(error).__name__})"
-        except requests.ConnectionError as error:
-            failure = f"connection failed ({type(error).__name__})"
-        except requests.RequestException as error:
-            # Invalid URL, missing schema and the like: a configuration mistake.
+        except NOT_SENT_ERRORS as error:
             raise PermanentError(f"{what}: request not sent ({type(error).__name__})") from None
+        except requests.RequestException as error:
+            # Connection refused or reset, an answer cut short: the network may recover.
+            failure = f"connection failed ({type(error).__name__})"
         else:
             status = response.status_code
             if status < FIRST_CLIENT_ERROR:

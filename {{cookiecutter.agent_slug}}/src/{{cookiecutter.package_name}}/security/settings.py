@@ -47,6 +47,9 @@ class Settings:
     telegram_chat_id: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     poll_interval_seconds: float = 5.0
+    http_timeout_seconds: float = 30.0
+    http_max_attempts: int = 4
+    http_max_total_seconds: float = 120.0
     max_attempts: int = 3
     max_file_mb: float = 20.0
     people_csv: Path | None = None
@@ -170,6 +173,13 @@ def load_settings(env_file: str | None = None, state_dir: str | None = None) -> 
         .rstrip("/"),
         poll_interval_seconds=_number(
             values, "POLL_INTERVAL_SECONDS", float, defaults.poll_interval_seconds, 0.05
+        ),
+        http_timeout_seconds=_number(
+            values, "HTTP_TIMEOUT_SECONDS", float, defaults.http_timeout_seconds, 0.05
+        ),
+        http_max_attempts=_number(values, "HTTP_MAX_ATTEMPTS", int, defaults.http_max_attempts, 1),
+        http_max_total_seconds=_number(
+            values, "HTTP_MAX_TOTAL_SECONDS", float, defaults.http_max_total_seconds, 0.1
         ),
         max_attempts=_number(values, "MAX_ATTEMPTS", int, defaults.max_attempts, 1),
         max_file_mb=_number(values, "MAX_FILE_MB", float, defaults.max_file_mb, 0.001),

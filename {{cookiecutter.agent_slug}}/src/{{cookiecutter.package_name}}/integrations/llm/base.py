@@ -11,6 +11,13 @@ from ...reliability.http import PermanentError, RetryPolicy, TransientError, req
 
 logger = logging.getLogger(__name__)
 
+# What to check in .env when the API refuses a request outright.
+FIX_HINTS = {
+    401: "check LLM_API_KEY",
+    403: "check LLM_API_KEY and the account's access to LLM_MODEL",
+    404: "check LLM_MODEL and LLM_BASE_URL",
+}
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -80,7 +87,9 @@ def post_json(
     except TransientError as error:
         raise LLMError(str(error), transient=True) from None
     except PermanentError as error:
-        raise LLMError(str(error), transient=False) from None
+        hint = FIX_HINTS.get(error.status_code)
+        message = f"{error}; {hint}" if hint else str(error)
+        raise LLMError(message, transient=False) from None
     try:
         data = response.json()
     except ValueError:
