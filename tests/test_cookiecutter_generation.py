@@ -229,15 +229,22 @@ def post_gen_removals(answers: dict[str, Any]) -> list[str]:
 
 
 def assert_ruff_passes(bake_result: Bake) -> None:
-    """Run the baked project's ruff lint and format check with its own settings."""
-    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+    """Run the baked project's ruff lint and format check with its own settings; report both."""
+    problems = []
+    for command in (
+        ["check", "--no-cache", "--output-format", "concise", "."],
+        ["format", "--check", "--no-cache", "."],
+    ):
         result = run_in(
             bake_result.project, [sys.executable, "-m", "ruff", *command], TOOL_TIMEOUT_SECONDS
         )
-        assert result.returncode == 0, (
-            f"`ruff {' '.join(command)}` failed in {bake_result.label}:\n"
-            f"{tail(result.stdout + result.stderr)}"
-        )
+        if result.returncode != 0:
+            problems.append(
+                f"`ruff {' '.join(command)}` exited {result.returncode}:\n"
+                f"{tail(result.stdout + result.stderr)}"
+            )
+    if problems:
+        pytest.fail(f"ruff fails in {bake_result.label}:\n" + "\n".join(problems), pytrace=False)
 
 
 def assert_baked_suite_passes(bake_result: Bake) -> None:

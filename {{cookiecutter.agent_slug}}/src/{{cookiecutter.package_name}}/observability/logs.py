@@ -22,8 +22,9 @@ PATTERNS = (
     re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),
     re.compile(r"(/bot)\d+:[^/\s\"']+"),
     # Credentials carried in headers or query strings.
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"),
-    re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+    # The quotes may be escaped once (a JSON text logged inside a JSON line).
+    re.compile(r"(?i)(authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:bearer\s+)?)[^\s\"'\\,}]+"),
+    re.compile(r"(?i)(x-api-key\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\s\"'\\,}]+"),
     re.compile(r"(?i)([?&](?:api_key|key|token)=)[^&\s\"']+"),
     # Well-known API key shapes.
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}\b"),
