@@ -9,6 +9,7 @@ cleanly or stop in the pre-generation hook with its one-line message.
 import ast
 import configparser
 import fnmatch
+import importlib.util
 import json
 import os
 import subprocess
@@ -304,9 +305,23 @@ def test_baked_project_passes_its_own_tests(
     assert_baked_suite_passes(baked_combination(llm_provider, telegram_alerts))
 
 
+def can_build_wheels_without_isolation() -> bool:
+    """Tell whether setuptools can make wheels here (built in since 70.1, else via wheel)."""
+    return any(
+        importlib.util.find_spec(module) is not None
+        for module in ("setuptools.command.bdist_wheel", "wheel")
+    )
+
+
 def test_baked_project_builds_a_wheel_with_script_and_data(
     tmp_path: Path, cookiecutter_config: Path
 ) -> None:
+    if not can_build_wheels_without_isolation():
+        pytest.fail(
+            "this environment cannot build a wheel without build isolation: it needs "
+            "setuptools>=70.1 or the wheel package; install requirements-dev.txt",
+            pytrace=False,
+        )
     # A bake of its own: an in-tree build leaves build/ and *.egg-info behind.
     bake_result = bake(tmp_path / "out", cookiecutter_config, agent_name="Wheel Check Bot")
     slug = bake_result.answers["agent_slug"]
@@ -438,15 +453,11 @@ def test_hostile_answers_bake_cleanly_or_fail_in_the_hook(
     if rejected_field is not None:
         with pytest.raises(FailedHookException):
             bake(output_dir, cookiecutter_config, **answers)
-        # The hook runs as a child process writing to the real stderr, hence capfd.
-        hook_lines = [
-            line
-            for line in capfd.readouterr().err.splitlines()
-            if line.startswith(HOOK_MESSAGE_PREFIX)
-        ]
-        assert len(hook_lines) == 1, "the hook must print exactly one line"
-        assert hook_lines[0].startswith(f"{HOOK_MESSAGE_PREFIX}{rejected_field} ")
-        assert "Fix: " in hook_lines[0]
+        # The hook runs as a child process writing to the real stderr, hence capfd; it must have
+        # written one line and nothing else (no traceback).
+        (message,) = capfd.readouterr().err.splitlines()
+        assert message.startswith(f"{HOOK_MESSAGE_PREFIX}{rejected_field} ")
+        assert "Fix: " in message
         assert list(output_dir.iterdir()) == [], "the failed bake left files behind"
         assert not (tmp_path / "x").exists(), "a '../x' slug escaped the output directory"
         return

@@ -8,8 +8,8 @@ import importlib.util
 import json
 
 import pytest
-import stubs
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import fake
 
 PROVIDERS = [

@@ -214,7 +214,7 @@ CSV_TEXT = st.text(
 )
 @given(
     rows=st.lists(
-        st.tuples(SQLITE_INTEGERS, CSV_TEXT, CSV_TEXT, CSV_TEXT),
+        st.tuples(SQLITE_INTEGERS, CSV_TEXT.filter(str.strip), CSV_TEXT, CSV_TEXT),
         max_size=5,
         unique_by=lambda row: row[0],
     )

@@ -68,30 +68,33 @@ class AuditLog:
         self.seq, self.last_hash = self._recover()
 
     def _recover(self) -> tuple[int, str]:
-        head = read_head(self.head_path)
+        """Repair what a crash mid-append left, under the same lock as append."""
         if not self.path.exists():
-            return head
-        last = self._last_complete_entry()
-        if last is None:
-            return head
-        seq, digest = last.get("seq", 0), last.get("hash", GENESIS_HASH)
-        if seq == head[0] + 1 and last.get("prev") == head[1]:
-            # The process died between the append and the head update: the entry is complete.
-            atomic_write_json(self.head_path, {"seq": seq, "hash": digest})
-            return seq, digest
-        return head if seq <= head[0] else (seq, digest)
-
-    def _last_complete_entry(self) -> dict | None:
+            return read_head(self.head_path)
         with self.path.open("rb+") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - TAIL_READ_BYTES))
-            tail = handle.read()
-            if tail and not tail.endswith(b"\n"):
-                # A torn write from a crash: the entry was never committed (the head is older).
-                keep = size - (len(tail) - tail.rfind(b"\n") - 1)
-                handle.truncate(keep)
-                logger.warning("Removed a torn audit entry at the end of %s", self.path)
-                tail = tail[: tail.rfind(b"\n") + 1]
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            head = read_head(self.head_path)
+            last = self._last_complete_entry(handle)
+            if last is None:
+                return head
+            seq, digest = last.get("seq", 0), last.get("hash", GENESIS_HASH)
+            if seq == head[0] + 1 and last.get("prev") == head[1]:
+                # The process died between the append and the head update: the entry is whole.
+                atomic_write_json(self.head_path, {"seq": seq, "hash": digest})
+                return seq, digest
+            return head if seq <= head[0] else (seq, digest)
+
+    def _last_complete_entry(self, handle) -> dict | None:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - TAIL_READ_BYTES))
+        tail = handle.read()
+        if tail and not tail.endswith(b"\n"):
+            # A torn write from a crash: the entry was never committed (the head is older).
+            keep = size - (len(tail) - tail.rfind(b"\n") - 1)
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+            logger.warning("Removed a torn audit entry at the end of %s", self.path)
+            tail = tail[: tail.rfind(b"\n") + 1]
         lines = tail.splitlines()
         if not lines:
             return None

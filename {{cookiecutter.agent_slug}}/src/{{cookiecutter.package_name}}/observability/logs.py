@@ -59,13 +59,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": self.redactor(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in STANDARD_RECORD_FIELDS and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = self.redactor(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = self.redactor(self.formatException(record.exc_info))
+        # Redact the text first (secrets with quotes), then the line (anything in extras).
         return self.redactor(json.dumps(entry, default=str, ensure_ascii=False))
 
 

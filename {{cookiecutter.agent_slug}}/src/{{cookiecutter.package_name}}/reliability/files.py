@@ -11,6 +11,7 @@ from pathlib import Path
 
 MAX_NAME_BYTES = 120
 TEMP_MARKER = ".tmp"
+MAX_SUFFIX_CHARS = 10  # the dot included
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -47,11 +48,15 @@ def atomic_write_json(path: Path, document) -> None:
 
 def safe_name(name: str) -> str:
     """Turn any file name into one that is harmless in a shell, a URL and a log line."""
-    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     stem, suffix = os.path.splitext(Path(name).name)
-    suffix = SAFE_NAME.sub("_", suffix)[:10]
-    stem = SAFE_NAME.sub("_", stem).strip("._-")[: MAX_NAME_BYTES - len(suffix)] or "item"
-    return stem + suffix
+    suffix = SAFE_NAME.sub("_", ascii_fold(suffix))[:MAX_SUFFIX_CHARS]
+    stem = SAFE_NAME.sub("_", ascii_fold(stem)).strip("._-")[: MAX_NAME_BYTES - len(suffix)]
+    return (stem or "item") + suffix
+
+
+def ascii_fold(text: str) -> str:
+    """Drop accents and every non-ASCII character: 'résumé' -> 'resume'."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 def free_path(directory: Path, name: str) -> Path:

@@ -13,7 +13,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .files import TEMP_MARKER, atomic_write_bytes, atomic_write_json, move_without_overwrite, safe_name
+from .files import (
+    TEMP_MARKER,
+    atomic_write_bytes,
+    atomic_write_json,
+    move_without_overwrite,
+    safe_name,
+)
 
 logger = logging.getLogger(__name__)
 

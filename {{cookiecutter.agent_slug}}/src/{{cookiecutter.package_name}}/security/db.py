@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     decision TEXT
 );
 """
+# SQLite INTEGER PRIMARY KEY range.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 PEOPLE_COLUMNS = ("id", "last_name", "first_name", "birth_date")
 
 
@@ -141,20 +143,24 @@ class Database:
                         f"the header must be {','.join(PEOPLE_COLUMNS)}"
                     )
                 people = []
-                for line, row in enumerate(reader, start=2):
+                for row in reader:
                     try:
-                        people.append(
-                            Person(
-                                int(row["id"]),
-                                row["last_name"].strip(),
-                                (row["first_name"] or "").strip(),
-                                (row["birth_date"] or "").strip(),
-                            )
+                        person = Person(
+                            int(row["id"]),
+                            row["last_name"].strip(),
+                            (row["first_name"] or "").strip(),
+                            (row["birth_date"] or "").strip(),
                         )
+                        if not MIN_ID <= person.id <= MAX_ID or not person.last_name:
+                            raise ValueError
                     except (TypeError, ValueError, AttributeError):
                         raise PeopleFileError(
-                            f"{path} line {line}: id must be a whole number and last_name given"
+                            f"{path} line {reader.line_num}: id must be a whole number "
+                            f"(up to {MAX_ID}) and last_name must be given"
                         ) from None
+                    people.append(person)
+        except csv.Error as error:
+            raise PeopleFileError(f"{path} is not a valid CSV file: {error}") from None
         except (OSError, UnicodeDecodeError) as error:
             raise PeopleFileError(f"cannot read people file {path}: {error}") from None
         for person in people:

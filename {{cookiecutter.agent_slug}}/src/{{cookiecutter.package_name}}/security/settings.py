@@ -6,6 +6,7 @@ is ./.env. Secrets stay in the Settings object: os.environ is never written, so 
 """
 
 import logging
+import math
 import os
 import re
 import stat
@@ -116,7 +117,7 @@ def _number(values: dict[str, str], key: str, kind, default, minimum: float):
         raise SettingsError(
             f"{key}={raw!r} is not a {'whole ' if kind is int else ''}number; fix it in .env"
         ) from None
-    if number < minimum:
+    if not math.isfinite(number) or number < minimum:
         raise SettingsError(f"{key}={raw} must be at least {minimum}; fix it in .env")
     return number
 
