@@ -28,10 +28,11 @@ TELEGRAM_FILES = (
 
 def unneeded_paths(package_name: str, llm_provider: str, telegram_alerts: str) -> list[str]:
     """Return the project-relative paths the chosen options do not need."""
+    # `fake` means "decide later": both real providers stay, ready for LLM_PROVIDER in .env.
     templates = [
         path
         for provider, paths in PROVIDER_FILES.items()
-        if provider != llm_provider
+        if llm_provider != "fake" and provider != llm_provider
         for path in paths
     ]
     if telegram_alerts == "no":

@@ -52,8 +52,8 @@ check_tools() {
     if ((${#missing[@]})); then
         die "missing ${missing[*]}; run 'make test-integration', or activate a venv with 'pip install -r requirements-integration.txt'"
     fi
-    ansible-playbook --version | head -n 1
-    molecule --version 2>/dev/null | head -n 1 || true
+    ansible-playbook --version | sed -n 1p
+    molecule --version 2>/dev/null | sed -n 1p || true
 }
 
 install_system_packages() {
