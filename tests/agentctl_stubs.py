@@ -166,7 +166,9 @@ class Host:
     def alert_state(self) -> dict:
         return json.loads((self.state_dir / "alerts.json").read_text())
 
-    def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, python: str = sys.executable, **kwargs
+    ) -> subprocess.CompletedProcess:
         """Run the real agentctl script against this host."""
         env = {
             **os.environ,
@@ -174,7 +176,7 @@ class Host:
             "PATH": f"{self.fake}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         return subprocess.run(
-            [sys.executable, str(AGENTCTL), *args],
+            [python, str(AGENTCTL), *args],
             capture_output=True,
             text=True,
             env=env,
@@ -196,8 +198,8 @@ class Host:
             ActiveState="active",
             SubState="running",
             NRestarts=0,
-            # Up for an hour, in systemd's monotonic microseconds.
-            ActiveEnterTimestampMonotonic=int((time.monotonic() - 3600) * 1_000_000),
+            # Up for two minutes, in systemd's monotonic microseconds (since boot).
+            ActiveEnterTimestampMonotonic=int((time.monotonic() - 120) * 1_000_000),
             MemoryCurrent=50 * 1024 * 1024,
             MemoryMax=256 * 1024 * 1024,
             MainPID=4242,
@@ -218,7 +220,9 @@ class FakeAgent:
         (self.state / "costs").mkdir()
         self.cli_dir = host.agents_dir / slug / "releases" / "0.1.0" / "venv" / "bin"
         write_script(self.cli_dir / slug, FAKE_AGENT_CLI)
-        (host.agents_dir / slug / "current").symlink_to(host.agents_dir / slug / "releases" / "0.1.0")
+        (host.agents_dir / slug / "current").symlink_to(
+            host.agents_dir / slug / "releases" / "0.1.0"
+        )
         self.budget = budget
         self.heartbeat()
 
@@ -289,7 +293,13 @@ class FakeAgent:
             handle.write("".join(line + "\n" for line in lines))
 
     def audit(self, moment: datetime, action: str, **detail) -> None:
-        entry = {"action": action, "detail": detail, "item": "x", "seq": 1, "ts": moment.isoformat()}
+        entry = {
+            "action": action,
+            "detail": detail,
+            "item": "x",
+            "seq": 1,
+            "ts": moment.isoformat(),
+        }
         with (self.state / "audit.jsonl").open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
@@ -364,6 +374,13 @@ class TelegramStandIn:
 
     def answer_429(self, retry_after: int) -> None:
         self.scripted.append(
-            (429, {"ok": False, "error_code": 429, "description": "Too Many Requests",
-                   "parameters": {"retry_after": retry_after}})
+            (
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests",
+                    "parameters": {"retry_after": retry_after},
+                },
+            )
         )

@@ -211,12 +211,13 @@ def post_gen_removals(answers: dict[str, Any]) -> list[str]:
     """Return the files the post-generation hook must remove for answers (spelled out here)."""
     package = answers["package_name"]
     removals = []
-    if answers["llm_provider"] != "anthropic":
+    # `fake` keeps both real providers: the user picks one later in .env.
+    if answers["llm_provider"] == "openai":
         removals += [
             f"src/{package}/integrations/llm/anthropic.py",
             "tests/integrations/test_llm_anthropic.py",
         ]
-    if answers["llm_provider"] != "openai":
+    if answers["llm_provider"] == "anthropic":
         removals += [
             f"src/{package}/integrations/llm/openai_compat.py",
             "tests/integrations/test_llm_openai.py",

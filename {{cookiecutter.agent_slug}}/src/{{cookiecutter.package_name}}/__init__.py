@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-AGENT_NAME = {{ cookiecutter.agent_name|tojson }}  # noqa: E501  # fmt: skip
+AGENT_NAME = {{ cookiecutter.agent_name|tojson }}  # fmt: skip
 AGENT_SLUG = "{{ cookiecutter.agent_slug }}"
 
 try:
