@@ -7,9 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from {{ cookiecutter.package_name }}.agent import Agent
 from {{ cookiecutter.package_name }}.security.settings import load_settings
+
+# On CI the property tests are reproducible (a fixed seed); on a laptop they explore.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"

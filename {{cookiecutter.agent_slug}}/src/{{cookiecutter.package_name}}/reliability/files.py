@@ -48,9 +48,15 @@ def atomic_write_json(path: Path, document) -> None:
 
 def safe_name(name: str) -> str:
     """Turn any file name into one that is harmless in a shell, a URL and a log line."""
-    stem, suffix = os.path.splitext(Path(name).name)
-    suffix = SAFE_NAME.sub("_", ascii_fold(suffix))[:MAX_SUFFIX_CHARS]
-    stem = SAFE_NAME.sub("_", ascii_fold(stem)).strip("._-")[: MAX_NAME_BYTES - len(suffix)]
+    # Fold first (NFKD may turn one character into dots), then split at the last dot, even for a
+    # name that is all extension: "名前.pdf" folds to ".pdf" and must stay a PDF.
+    base = Path(name).name
+    stem, dot, extension = ascii_fold(base).rpartition(".")
+    if not dot or (not stem and base.startswith(".")):  # no extension, or a dotfile: ".profile"
+        stem, extension = extension, ""
+    extension = SAFE_NAME.sub("_", extension).strip("._-")
+    suffix = f".{extension}"[:MAX_SUFFIX_CHARS] if extension else ""
+    stem = SAFE_NAME.sub("_", stem).strip("._-")[: MAX_NAME_BYTES - len(suffix)]
     return (stem or "item") + suffix
 
 
