@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help test test-integration demo lint clean
+.PHONY: help test test-integration demo bench clean
 
 help:
 	@echo "make test              template tests: bake every option combination, run each agent's own tests and ruff"
 	@echo "make test-integration  Ansible lint gates + Molecule on a real systemd Debian 12 container"
 	@echo "make demo              bake an agent, run it once on the sample documents, show what it did"
+	@echo "make bench             measure memory, start-up, throughput and queries against baselines"
 
 $(VENV)/.dev-installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ demo: $(VENV)/.dev-installed
 	echo "== costs"; $$agent costs; \
 	echo "== audit"; $$agent audit verify; \
 	echo "== status"; $$agent status
+
+bench: $(VENV)/.dev-installed
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -62,6 +62,7 @@ def next_steps(project_dir_name: str, agent_slug: str) -> str:
             "  python3 -m venv .venv && . .venv/bin/activate",
             "  pip install -e '.[test]'",
             "  cp .env.example .env && chmod 600 .env   # then fill in keys, if any",
+            "  mkdir -p var/incoming && cp samples/incoming/* var/incoming/",
             f"  {agent_slug} once      # process the inbox once, then exit",
             "  pytest",
         )

@@ -225,6 +225,7 @@ class Agent:
         if isinstance(outcome, job.NeedsReview):
             self.park_for_review(claimed, item_id, content_hash, outcome)
             return "review"
+        self.audit.append("match.decided", item_id, person=outcome.person.id, by="rules")
         result = job.build_result(item_id, original_name, outcome.fields, outcome.person, "rules")
         self.finish(claimed, item_id, content_hash, result)
         return "done"
