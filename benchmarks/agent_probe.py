@@ -63,7 +63,7 @@ def time_cost_record(package: str, directory: Path, count: int) -> tuple[float, 
             response_model=PROBE_MODEL,
         )
     per_record = (time.perf_counter() - started) / count
-    written = sorted((directory / "costs").glob("*.jsonl"))[-1]  # a run may cross midnight
+    written = max((directory / "costs").glob("*.jsonl"))  # a run may cross midnight
     plain = plain_appends(directory / "plain-costs.jsonl", last_line(written), count)
     return per_record, plain
 

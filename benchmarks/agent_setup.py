@@ -60,7 +60,9 @@ class BakedAgent:
 def _run(argv: list[str], what: str, cwd: Path | None = None) -> None:
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BenchmarkError(f"{what} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        raise BenchmarkError(
+            f"{what} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+        )
 
 
 def bake(output_dir: Path, **answers: str) -> Path:
@@ -69,10 +71,18 @@ def bake(output_dir: Path, **answers: str) -> Path:
     before = set(output_dir.iterdir())
     extra = [f"{key}={value}" for key, value in answers.items()]
     _run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(output_dir),
-         str(REPO_ROOT), *extra],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--output-dir",
+            str(output_dir),
+            str(REPO_ROOT),
+            *extra,
+        ],
         "baking the template with cookiecutter",
-    )  # fmt: skip
+    )
     (project,) = set(output_dir.iterdir()) - before
     return project
 
@@ -81,17 +91,35 @@ def install(project: Path, venv: Path, wheels: Path) -> BakedAgent:
     """Build the agent's wheel here and install it with its dependencies into a new venv."""
     logger.info("Building the wheel of %s", project.name)
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(project)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(project),
+        ],
         "building the agent's wheel (needs setuptools and wheel: make bench installs them)",
-    )  # fmt: skip
+    )
     (wheel,) = wheels.glob(f"{project.name.replace('-', '_')}-*.whl")
     logger.info("Creating %s and installing the agent with its dependencies from PyPI", venv)
     _run([sys.executable, "-m", "venv", str(venv)], "python -m venv")
     _run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", str(wheel)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
         "installing the agent into its venv (needs PyPI)",
-    )  # fmt: skip
+    )
     (package,) = [p.parent.name for p in (project / "src").glob("*/__init__.py")]
     return BakedAgent(project=project, venv=venv, slug=project.name, package=package)

@@ -1,11 +1,15 @@
 """The agent: the loop that carries each item through job.py with the four pillars around it."""
 
+import errno
 import hashlib
 import json
 import logging
 import signal
+import sqlite3
+import stat
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +19,9 @@ from .deployment.systemd import Notifier
 from .integrations.llm import make_provider
 from .integrations.llm.base import LLMError
 from .integrations.notify import make_notifier
-from .observability.audit import AuditLog
+from .observability.audit import AuditError, AuditLog
 from .observability.costs import CostLedger, PriceTable, today_utc
-from .reliability.files import atomic_write_json
+from .reliability.files import atomic_write_bytes, atomic_write_json, free_path
 from .reliability.http import PermanentError, RetryPolicy, TransientError
 from .reliability.inbox import Inbox, read_regular_file
 from .security.db import Database
@@ -27,10 +31,96 @@ logger = logging.getLogger(__name__)
 ITEM_ID_CHARS = 16
 ALERTS_FILE = "alerts.json"
 TERMINAL = {"done": "done", "review": "review", "failed": "failed"}
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# Written and removed in the state directory to learn whether writes succeed again after a full
+# disk: big enough that an item's own records (audit, costs, outbox) will fit too.
+DISK_PROBE_FILE = ".disk-probe"
+DISK_PROBE_BYTES = 256 * 1024
 
 
 class BudgetReached(Exception):
     """Today's LLM spend reached the daily budget; items wait for tomorrow."""
+
+
+class DiskFull(Exception):
+    """A write failed for lack of space; processing pauses until writes succeed again."""
+
+
+class ItemTimeout(BaseException):
+    """An item ran past ITEM_TIME_LIMIT_SECONDS (a PDF bomb, a stuck parse).
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` inside a parser can
+    swallow it.
+    """
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Tell whether error, or an error behind it, says the disk (or the quota) is full.
+
+    AuditError hides its OSError from messages (`from None`) but keeps it as __context__.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class ItemClock:
+    """Interrupt the job steps of an item that run past the time limit, with SIGALRM.
+
+    Signals reach only the main thread, so elsewhere (an application embedding the agent) there is
+    no limit. The alarm is held back while the agent calls the LLM and writes its own records: the
+    HTTP_* settings bound those calls, and a cost record or audit entry must never be cut in half.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._holds = 0
+        self._armed = False
+        self._expired = False
+
+    @contextmanager
+    def limit(self):
+        """Raise ItemTimeout in the block once the time limit has passed."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGALRM, self._alarm)
+        self._armed, self._expired = True, False
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            self._armed = False
+
+    @contextmanager
+    def hold(self):
+        """Run the block whole; a time limit passed meanwhile strikes when it ends."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+        if self._holds == 0 and self._armed and self._expired:
+            raise self._timeout()
+
+    def _alarm(self, _signum, _frame) -> None:
+        self._expired = True
+        if self._holds == 0:
+            raise self._timeout()
+
+    def _timeout(self) -> ItemTimeout:
+        return ItemTimeout(
+            f"processing took longer than ITEM_TIME_LIMIT_SECONDS={self.seconds:g}s "
+            "(a PDF bomb or a document too complex to read?)"
+        )
 
 
 class Context:
@@ -42,9 +132,10 @@ class Context:
         self.item_id = item_id
 
     def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int) -> str:
-        return self.agent.ask(
-            system, prompt, purpose=purpose, max_tokens=max_tokens, item_id=self.item_id
-        )
+        with self.agent.clock.hold():
+            return self.agent.ask(
+                system, prompt, purpose=purpose, max_tokens=max_tokens, item_id=self.item_id
+            )
 
 
 class Agent:
@@ -69,6 +160,9 @@ class Agent:
         )
         self.notifier = make_notifier(settings, self.policy, on_wait=self.systemd.watchdog)
         self.stop_requested = threading.Event()
+        self.clock = ItemClock(settings.item_time_limit_seconds)
+        self.disk_full_since: str | None = None  # set while paused for a full disk
+        self._disk_alerted = False
         self._provider = None
 
     # Start and stop ---------------------------------------------------------------------------
@@ -112,15 +206,12 @@ class Agent:
         for temp in self.inbox.remove_temp_files():
             logger.info("Removed %s, left by an interrupted write", temp.name)
         for path in self.inbox.leftovers():
-            try:
-                content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                content_hash = ""
+            content_hash = content_hash_of(path)
             row = self.db.item(content_hash) if content_hash else None
             item_id = row["item_id"] if row else None
             if row and row["status"] in TERMINAL:
-                # It was decided before the crash; only the last move was missing.
-                target = self.inbox.place(path, TERMINAL[row["status"]])
+                # It was decided before the crash; only the last move (and its sidecar) was missing.
+                target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
             elif row and row["attempts"] >= self.settings.max_attempts:
                 reason = f"interrupted {row['attempts']} times while being processed"
                 target = self.fail(path, item_id, reason, row["attempts"], content_hash)
@@ -146,6 +237,8 @@ class Agent:
 
     def run_once(self) -> int:
         """Process every file waiting now; return how many were handled."""
+        if self.disk_full_since is not None and not self.resume_if_writable():
+            return 0
         handled = 0
         for path in self.inbox.waiting():
             if self.stop_requested.is_set() or self.budget_reached():
@@ -155,7 +248,12 @@ class Agent:
                 self.process_file(path)
             except BudgetReached:
                 break
+            except DiskFull as error:
+                self.pause_for_disk(str(error))
+                break
             handled += 1
+            if self._disk_alerted:
+                self.disk_recovered()
             self.write_heartbeat("running")
         return handled
 
@@ -175,11 +273,29 @@ class Agent:
     # One item ---------------------------------------------------------------------------------
 
     def process_file(self, path: Path) -> str:
-        """Carry one waiting file to done/, failed/ or review/ (or back to incoming/)."""
+        """Carry one waiting file to done/, failed/ or review/ (or back to incoming/).
+
+        Raise DiskFull, with the file back in incoming/, when a write fails for lack of space.
+        """
         original_name = path.name
         if not path.exists() and not path.is_symlink():
             return "gone"
         claimed = self.inbox.claim(path)
+        try:
+            return self.process_claimed(claimed, original_name)
+        except (OSError, sqlite3.Error, AuditError) as error:
+            if not is_disk_full(error):
+                raise
+            # Renames need no space: the input goes back untouched, under its own name, unless
+            # it was already decided (then recovery finishes the move once there is space).
+            row = self.db.item(content_hash_of(claimed))
+            if (claimed.exists() or claimed.is_symlink()) and not (
+                row and row["status"] in TERMINAL
+            ):
+                self.inbox.give_back(claimed, original_name)
+            raise DiskFull(f"{error} (while processing {original_name})") from None
+
+    def process_claimed(self, claimed: Path, original_name: str) -> str:
         try:
             data = read_regular_file(claimed, self.settings.max_file_bytes)
         except (ValueError, OSError) as error:
@@ -189,7 +305,11 @@ class Agent:
         content_hash = hashlib.sha256(data).hexdigest()
         item_id = content_hash[:ITEM_ID_CHARS]
         row = self.db.item(content_hash)
-        if row and row["status"] in TERMINAL:
+        if row and row["status"] == "failed":
+            # Dropped again after it failed (by hand or `agentctl retry`): a fresh set of attempts.
+            self.db.reset_attempts(content_hash)
+            self.audit.append("item.retry", item_id, file=original_name, reason=row["reason"])
+        elif row and row["status"] in TERMINAL:
             target = self.inbox.place(
                 claimed,
                 "done",
@@ -207,7 +327,11 @@ class Agent:
         )
         self.inbox.keep_original(item_id, claimed.suffix, data)
         try:
-            outcome = job.process(claimed, data, Context(self, item_id))
+            with self.clock.limit():
+                outcome = job.process(claimed, data, Context(self, item_id))
+        except ItemTimeout as error:
+            self.fail(claimed, item_id, str(error), attempt, content_hash)
+            return "failed"
         except BudgetReached:
             self.db.give_back_attempt(content_hash)
             self.inbox.give_back(claimed)
@@ -307,13 +431,14 @@ class Agent:
         """Write the result to outbox/ (once per item), notify, and move the input to done/."""
         outbox = self.inbox.outbox / f"{item_id}.json"
         if not outbox.exists():  # written by an attempt that crashed before the move: keep it
-            atomic_write_json(outbox, result)
+            # Recorded first: if the audit log cannot be written, no result leaves unrecorded.
             self.audit.append(
                 "outbox.written",
                 item_id,
                 file=outbox.name,
                 person=result.get("person", {}).get("id"),
             )
+            atomic_write_json(outbox, result)
         self.notify(job.notification(result), item_id)
         self.db.finish_item(content_hash, "done", outbox=outbox.name)
         target = self.inbox.place(path, "done")
@@ -331,6 +456,12 @@ class Agent:
             reason=outcome.reason,
             candidates=[c.id for c in outcome.candidates],
         )
+        # The review row comes before the item's status: a crash in between then retries the
+        # item, instead of leaving a file in review/ that no review list shows.
+        planned = free_path(self.settings.state_dir / "review", path.name)
+        self.db.add_review(
+            item_id, planned.name, outcome.reason, outcome.fields, outcome.candidates
+        )
         self.db.finish_item(content_hash, "review", reason=outcome.reason)
         target = self.inbox.place(
             path,
@@ -343,7 +474,6 @@ class Agent:
                 "decide_with": f"{AGENT_SLUG} review show {item_id}",
             },
         )
-        self.db.add_review(item_id, target.name, outcome.reason, outcome.fields, outcome.candidates)
         self.audit.append("item.moved", item_id, to="review", file=target.name)
         self.heartbeat.count("review")
         self.notify(
@@ -388,6 +518,48 @@ class Agent:
         self.heartbeat.count("failed")
         logger.error("Failed: %s: %s", target.name, reason, extra={"item_id": item_id})
         return target
+
+    # A full disk ------------------------------------------------------------------------------
+
+    def pause_for_disk(self, reason: str) -> None:
+        """Stop taking items until writes succeed again; alert once (nothing can be written now)."""
+        if self.disk_full_since is None:
+            self.disk_full_since = datetime.now(UTC).isoformat(timespec="seconds")
+        logger.error("Disk full, processing paused: %s", reason, extra={"alert": "disk"})
+        if self._disk_alerted:
+            return
+        self._disk_alerted = True
+        text = (
+            f"{AGENT_SLUG}: the disk is full ({reason}); processing is paused and resumes by "
+            f"itself once there is space. Nothing is lost: documents wait in incoming/."
+        )
+        try:
+            self.notifier.send(text)
+        except (TransientError, PermanentError) as error:
+            logger.warning("Disk-full alert not sent: %s", error)
+
+    def resume_if_writable(self) -> bool:
+        """Probe with a real write; once it succeeds, recover leftovers and resume."""
+        probe = self.settings.state_dir / DISK_PROBE_FILE
+        try:
+            atomic_write_bytes(probe, bytes(DISK_PROBE_BYTES))
+            probe.unlink()
+            self.recover()  # an item decided just before the disk filled up gets its last move
+            self.audit.append("agent.resumed", None, reason="disk full", since=self.disk_full_since)
+        except (OSError, sqlite3.Error, AuditError) as error:
+            if not is_disk_full(error):
+                raise
+            return False
+        logger.warning(
+            "Writes succeed again; processing resumes (disk full since %s)", self.disk_full_since
+        )
+        self.disk_full_since = None
+        return True
+
+    def disk_recovered(self) -> None:
+        """Say once that items flow again after a disk-full alert."""
+        self._disk_alerted = False
+        self.notify(f"{AGENT_SLUG}: recovered, the disk has space again.", None)
 
     # Human decisions --------------------------------------------------------------------------
 
@@ -460,12 +632,18 @@ class Agent:
 
     def write_heartbeat(self, status: str) -> None:
         spent = self.ledger.spent_today()
-        self.heartbeat.write(
-            status=status,
-            cost_today_usd=round(spent, 6),
-            budget_reached=spent >= self.settings.daily_budget_usd,
-            unknown_price_models=sorted(self.ledger.unknown_models),
-        )
+        try:
+            self.heartbeat.write(
+                status="disk full" if self.disk_full_since else status,
+                cost_today_usd=round(spent, 6),
+                budget_reached=spent >= self.settings.daily_budget_usd,
+                unknown_price_models=sorted(self.ledger.unknown_models),
+            )
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            # A stale heartbeat is what the health check notices; the loop carries on.
+            logger.warning("Heartbeat not written: %s", error)
 
     def status_line(self) -> str:
         counters = self.heartbeat.data["counters"]
@@ -475,3 +653,29 @@ class Agent:
             f"{counters['failed']}, waiting {waiting}, "
             f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}"
         )
+
+
+def content_hash_of(path: Path) -> str:
+    """Return the SHA-256 of a regular file, or "" for anything else (a link, a pipe, a folder).
+
+    Reading a named pipe would block, and a link would be followed out of the state directory.
+    """
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return ""
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def decided_why(row) -> dict | None:
+    """Return the sidecar of an item decided before a crash cut its last move."""
+    if row["status"] == "failed":
+        return {"item_id": row["item_id"], "error": row["reason"], "attempts": row["attempts"]}
+    if row["status"] == "review":
+        return {
+            "item_id": row["item_id"],
+            "reason": row["reason"],
+            "decide_with": f"{AGENT_SLUG} review show {row['item_id']}",
+        }
+    return None

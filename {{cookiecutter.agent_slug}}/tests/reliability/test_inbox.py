@@ -211,3 +211,20 @@ def test_budget_reached_items_wait_one_alert_and_they_resume_tomorrow(home, monk
     agent.run_once()
     agent.close()
     assert home.files("done") == ["a.txt", "b.txt"]
+
+
+def test_a_failed_item_dropped_again_is_retried_with_fresh_attempts(home):
+    home.drop("odd.txt", JANE + "FAKE-LLM: malformed\n")
+    agent = home.agent()
+    for _ in range(3):
+        agent.run_once()
+    assert home.files("failed") == ["odd.txt"]
+    failed = home.state / "failed" / "odd.txt"
+    home.drop("odd.txt", failed.read_bytes())
+    failed.unlink()
+    agent.run_once()
+    agent.close()
+
+    assert home.files("incoming") == ["odd.txt"]  # a new attempt was made, not a duplicate
+    assert "item.retry" in audit_actions(home)
+    assert "item.duplicate" not in audit_actions(home)

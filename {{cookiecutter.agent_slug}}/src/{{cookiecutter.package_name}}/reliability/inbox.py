@@ -17,6 +17,7 @@ from .files import (
     TEMP_MARKER,
     atomic_write_bytes,
     atomic_write_json,
+    free_path,
     move_without_overwrite,
     safe_name,
 )
@@ -97,17 +98,21 @@ class Inbox:
         """Move a waiting file into processing/ under a safe name."""
         return move_without_overwrite(path, self.processing, safe_name(path.name))
 
-    def give_back(self, path: Path) -> Path:
-        """Return a claimed file to incoming/ (it will be tried again)."""
-        return move_without_overwrite(path, self.incoming)
+    def give_back(self, path: Path, name: str | None = None) -> Path:
+        """Return a claimed file to incoming/, under name if given (it will be tried again)."""
+        return move_without_overwrite(path, self.incoming, name)
 
     def place(self, path: Path, folder: str, why: dict | None = None) -> Path:
-        """Move a file to done/, failed/ or review/, with a sidecar explaining why if given."""
-        target = move_without_overwrite(path, self.root / folder)
+        """Move a file to done/, failed/ or review/, with a sidecar explaining why if given.
+
+        The sidecar is written first: when that write fails (a full disk), the file has not moved;
+        after a crash in between, placing the file again rewrites the same sidecar.
+        """
+        target = free_path(self.root / folder, path.name)
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
             atomic_write_json(target.with_name(target.name + SIDECAR_SUFFIX), {**sidecar, **why})
-        return target
+        return move_without_overwrite(path, self.root / folder, target.name)
 
     def keep_original(self, item_id: str, suffix: str, data: bytes) -> Path:
         """Keep the untouched original before any step transforms it (once per content)."""

@@ -211,6 +211,15 @@ class Database:
                 "SELECT attempts FROM items WHERE content_hash = ?", (content_hash,)
             ).fetchone()[0]
 
+    def reset_attempts(self, content_hash: str) -> None:
+        """Give a failed item a fresh set of attempts (a human asked for a retry)."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE items SET attempts = 0, status = 'waiting', updated = ?"
+                " WHERE content_hash = ?",
+                (now_iso(), content_hash),
+            )
+
     def give_back_attempt(self, content_hash: str) -> None:
         """Undo an attempt that never reached the LLM (budget reached): the item just waits."""
         with self.write() as db:

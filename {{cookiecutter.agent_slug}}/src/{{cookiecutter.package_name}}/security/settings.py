@@ -53,6 +53,7 @@ class Settings:
     http_max_total_seconds: float = 120.0
     max_attempts: int = 3
     max_file_mb: float = 20.0
+    item_time_limit_seconds: float = 300.0
     people_csv: Path | None = None
     health_services: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -184,6 +185,9 @@ def load_settings(env_file: str | None = None, state_dir: str | None = None) -> 
         ),
         max_attempts=_number(values, "MAX_ATTEMPTS", int, defaults.max_attempts, 1),
         max_file_mb=_number(values, "MAX_FILE_MB", float, defaults.max_file_mb, 0.001),
+        item_time_limit_seconds=_number(
+            values, "ITEM_TIME_LIMIT_SECONDS", float, defaults.item_time_limit_seconds, 1.0
+        ),
         people_csv=Path(people) if people else None,
         health_services=_services(values.get("HEALTH_SERVICES", "")),
         log_level=level,

@@ -1,0 +1,314 @@
+"""Write the results as docs/benchmarks.md: the table, the other figures, the machine, and how to
+reproduce them."""
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from figures import ImportEntry, Row
+from harness import Series, format_number
+
+MIB_PER_GIB = 1024
+
+
+def verdict(row: Row) -> str:
+    if row.passed is None:
+        return "—"
+    return "PASS" if row.passed else "**MISS**"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def results_table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| Figure | Measured: median (min..max) | Baseline in the same run | Ratio | Goal | Result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.measured is None:
+            measured, baseline, ratio = row.note, cell(row.baseline_name), "—"
+        else:
+            measured = row.measured.text()
+            baseline = f"{cell(row.baseline_name)}: {row.baseline.text()}"
+            ratio = row.ratio_text
+        figure = f"{row.figure} ({row.note})" if row.note and row.measured else row.figure
+        lines.append(
+            f"| {cell(figure)} | {cell(measured)} | {baseline} | {cell(ratio)} | "
+            f"{row.goal} | {verdict(row)} |"
+        )
+    return lines
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_total_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return None
+
+
+def filesystem_of(path: Path) -> str:
+    """Return the type of the file system holding path, from /proc/mounts."""
+    best, kind = "", "unknown"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    resolved = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) >= 3 and resolved.startswith(fields[1]) and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    return kind
+
+
+def template_revision(repo: Path) -> str:
+    try:
+        revision = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{revision}{' with uncommitted changes' if dirty else ''}"
+
+
+def machine_lines(python_version: str, scratch: Path, repo: Path, command: str) -> list[str]:
+    memory = memory_total_gib()
+    return [
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores",
+        f"- Memory: {memory:.1f} GiB" if memory else "- Memory: unknown",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- Python: {python_version} (the agent's venv)",
+        f"- File system of the scratch directory: {filesystem_of(scratch)}",
+        f"- Template revision: {template_revision(repo)}",
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Command: `{command}`",
+    ]
+
+
+def provider_lines(providers: dict[str, Series], floor: Series, bare: Series) -> list[str]:
+    lines = [
+        "| LLM_PROVIDER | Idle RSS: median (min..max) | vs the requests floor | vs bare Python |",
+        "|---|---|---|---|",
+    ]
+    for name, series in providers.items():
+        lines.append(
+            f"| {name} | {series.text()} | {series.median / floor.median:.2f}× | "
+            f"{series.median / bare.median:.2f}× |"
+        )
+    lines.append(
+        f"| (floor: `import requests`, sleep) | {floor.text()} | 1.00× | "
+        f"{floor.median / bare.median:.2f}× |"
+    )
+    lines.append(f"| (bare Python, sleep) | {bare.text()} | — | 1.00× |")
+    return lines
+
+
+def import_lines(entries: list[ImportEntry], total: Series) -> list[str]:
+    lines = [
+        "| Module | Depth | Cumulative ms | Self ms |",
+        "|---|---|---|---|",
+    ]
+    for entry in entries:
+        lines.append(
+            f"| `{entry.module}` | {entry.depth} | {format_number(entry.cumulative_ms)} | "
+            f"{format_number(entry.self_ms)} |"
+        )
+    lines.append(f"| everything, interpreter start-up included | — | {total.text()} | |")
+    return lines
+
+
+def lazy_lines(not_loaded: list[str], loaded: list[str]) -> list[str]:
+    lines = []
+    if not_loaded:
+        lines.append(f"Not imported at start-up: {', '.join(f'`{m}`' for m in not_loaded)}.")
+    if loaded:
+        lines.append(
+            f"**Imported at start-up although only needed later:** "
+            f"{', '.join(f'`{m}`' for m in loaded)}."
+        )
+    return lines
+
+
+def overhead_lines(overhead: dict[str, Series], entries_per_item: float | None) -> list[str]:
+    audit_extra = overhead["audit_us"].median - overhead["audit_plain_us"].median
+    cost_extra = overhead["cost_us"].median - overhead["cost_plain_us"].median
+    per_item = (
+        f" The pipeline run wrote {entries_per_item:.1f} audit entries and 1 cost record per "
+        f"document, so the audit log costs about "
+        f"{format_number(entries_per_item * overhead['audit_us'].median / 1000)} ms of each item."
+        if entries_per_item
+        else ""
+    )
+    return [
+        (
+            "| Append | Agent's code: median (min..max) | Plain append + fsync of the same line | "
+            "Overhead |"
+        ),
+        "|---|---|---|---|",
+        (
+            f"| audit entry (`AuditLog.append`) | {overhead['audit_us'].text()} | "
+            f"{overhead['audit_plain_us'].text()} | {format_number(audit_extra)} µs |"
+        ),
+        (
+            f"| cost record (`CostLedger.record`) | {overhead['cost_us'].text()} | "
+            f"{overhead['cost_plain_us'].text()} | {format_number(cost_extra)} µs |"
+        ),
+        "",
+        "An audit append takes the file lock, re-reads the chain head, appends and fsyncs the entry, "
+        "then rewrites `audit.head` atomically (write, fsync, rename, fsync of the directory); a "
+        "cost record appends and fsyncs one line." + per_item,
+    ]
+
+
+def write(path: Path, sections: dict) -> str:
+    """Render the document, write it to path and return it."""
+    rows: list[Row] = sections["rows"]
+    missed = [row for row in rows if row.passed is False]
+    unmeasured = [row for row in rows if row.measured is None]
+    summary = (
+        f"{sum(1 for r in rows if r.passed)} of {len(rows)} figures meet their goal"
+        + (f"; missed: {', '.join(r.figure.split(' (')[0] for r in missed)}" if missed else "")
+        + (f"; {len(unmeasured)} not measured in this run" if unmeasured else "")
+        + "."
+    )
+    lines = [
+        "# Benchmarks",
+        "",
+        (
+            "What twenty agents on a small server cost, each figure measured against a baseline in the "
+            "same run. This page is written by `make bench` (`benchmarks/run.py`): re-run it rather "
+            "than edit it. Timings are never asserted in tests; this table is the evidence."
+        ),
+        "",
+        f"## Results ({sections['reps']} repetitions each)",
+        "",
+        summary,
+        "",
+        *results_table(rows),
+        "",
+        "## Idle memory with each LLM provider selected",
+        "",
+        (
+            "Same agent, same idle time; `anthropic` and `openai` get a dummy key and a base URL on "
+            "127.0.0.1 (no call is made while idle)."
+        ),
+        "",
+        *provider_lines(sections["providers"], sections["floor_rss"], sections["bare_rss"]),
+        "",
+        "## Where start-up time goes",
+        "",
+        (
+            "`python -X importtime -c 'import <package>.cli, <package>.agent, "
+            "<package>.security.settings, <package>.observability.logs, "
+            "<package>.integrations.llm.fake'` (the modules `run` loads), top "
+            f"{len(sections['imports'])} by cumulative time, median of the repetitions. Depth 0 is "
+            "imported by the command itself; a module's cumulative time includes what it imports."
+        ),
+        "",
+        *import_lines(sections["imports"], sections["import_total"]),
+        "",
+        *lazy_lines(sections["not_loaded_at_start"], sections["loaded_at_start"]),
+        "",
+        "## Per-item overhead of the audit log and the cost record",
+        "",
+        *overhead_lines(sections["overhead"], sections.get("audit_entries_per_item")),
+        "",
+        "## Machine",
+        "",
+        *sections["machine"],
+        "",
+        *HOW_TO_REPRODUCE,
+    ]
+    text = "\n".join(lines) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+HOW_TO_REPRODUCE = [
+    "## How to reproduce",
+    "",
+    "```",
+    "make bench                                   # figures 1-4 and the rest, about 3-5 minutes",
+    ".venv/bin/python benchmarks/run.py --reps 9  # more repetitions",
+    ".venv/bin/python benchmarks/run.py --container  # also figures 5 and 6 (root, docker)",
+    "```",
+    "",
+    (
+        "`make bench` bakes an agent with the template's defaults, builds its wheel, installs it with "
+        "its dependencies from PyPI into a fresh virtualenv in a scratch directory (`$TMPDIR`, removed "
+        "afterwards unless `--keep`), runs every figure and its baseline with that venv's interpreter, "
+        "and rewrites this page. It needs Python 3.11+, network access to PyPI and about 1.5 GB free in "
+        "`$TMPDIR` for the cost history. `--help` lists the knobs (repetitions, documents, the shape of "
+        "the cost history). Figures 5 and 6 need the systemd test container of `make test-integration` "
+        "(root, a docker engine, the `local/debian12-systemd` image, Ansible from "
+        "requirements-integration.txt); without `--container` their rows say *not measured*."
+    ),
+    "",
+    "How each figure is measured:",
+    "",
+    (
+        "1. **Idle RSS**: `<slug> run` with the default settings, an empty inbox and a stand-in for "
+        "systemd's `$NOTIFY_SOCKET` (a datagram socket the benchmark reads). After `READY=1` the agent "
+        "idles for 6 s (longer than one poll interval), then `VmRSS` is read from `/proc/<pid>/status`. "
+        "The floor (`import requests`, then sleep) and bare Python (`sleep`) run beside it, for the same "
+        "time, on the same interpreter."
+    ),
+    (
+        "2. **Start to READY=1**: from spawning `<slug> run` to `READY=1` arriving on the notify socket "
+        "(imports, settings, people CSV, database open, crash recovery, first heartbeat), against the "
+        "wall time of `python -c 'import requests'`. One warm-up run of each is not counted; the state "
+        "directory already exists, as on a restart."
+    ),
+    (
+        "3. **Throughput**: N small text documents, each naming one person of an N-row people CSV, are "
+        "settled in `incoming/`; `<slug> once` (fake provider, zero latency, every write fsynced) is timed "
+        "from spawn to exit, and every document must end in `done/` with a result in `outbox/`. The "
+        "baseline is a Python loop over the same files on the same file system that only renames each "
+        "file into `processing/` and then `done/`, fsyncing both directories after each rename."
+    ),
+    (
+        "4. **Cost reports**: a history of per-day cost files is written for 20 agent state directories "
+        "(records shaped like the agent's, from a record the pipeline run wrote), then "
+        "`agentctl costs --since yesterday` (all agents; `AGENTCTL_CONFIG` points it at the scratch "
+        "state root) and `<slug> costs --since yesterday` (one agent) are timed from spawn to exit, "
+        "against a script that json-parses every line of the same records concatenated in one file "
+        "and sums the same days. All three answers are checked to agree before timing. The files are "
+        "in the page cache; on a server with less memory than the history, the scan would be slower "
+        "still."
+    ),
+    (
+        "5. **`agentctl status`** (container): 20 agents deployed by `site.yml` in the systemd test "
+        "container; `agentctl status` against one `systemctl show` of the same 20 units, both timed "
+        "inside the container."
+    ),
+    (
+        "6. **Idempotent re-run** (container): `site.yml` with 5 agents on a fresh container, then "
+        "re-runs of it; the re-runs must report 0 changed."
+    ),
+]
