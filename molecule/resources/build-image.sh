@@ -6,7 +6,8 @@
 # (pass --rebuild to replace it). Needs root, debootstrap and a running docker engine.
 set -euo pipefail
 
-readonly IMAGE_TAG="local/debian12-systemd"
+# Bump the tag whenever this script changes what goes into the image (molecule.yml names it too).
+readonly IMAGE_TAG="local/debian12-systemd:2"
 readonly SUITE="bookworm"
 readonly FALLBACK_MIRROR="http://deb.debian.org/debian"
 readonly FALLBACK_SECURITY_MIRROR="http://deb.debian.org/debian-security"
@@ -109,6 +110,25 @@ deb $mirror $SUITE-updates main
 deb $security_mirror $SUITE-security main
 EOF
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+
+    # A container starts with / as a private mount; on a VM systemd makes it shared. Units with
+    # LoadCredential= (every agent) need it shared, at every boot, before any service starts.
+    cat >"$rootfs/etc/systemd/system/pillars-shared-root.service" <<'UNIT'
+[Unit]
+Description=Make / a shared mount, as on a VM (test containers only)
+DefaultDependencies=no
+Before=local-fs.target sysinit.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/mount --make-rshared /
+
+[Install]
+WantedBy=sysinit.target
+UNIT
+    mkdir -p "$rootfs/etc/systemd/system/sysinit.target.wants"
+    ln -sf /etc/systemd/system/pillars-shared-root.service \
+        "$rootfs/etc/systemd/system/sysinit.target.wants/pillars-shared-root.service"
 
     echo "build-image: importing the tree as $IMAGE_TAG"
     tar -C "$rootfs" --numeric-owner -c . |

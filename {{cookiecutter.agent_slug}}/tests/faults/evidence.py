@@ -1,0 +1,199 @@
+"""What the fault tests look at after the agent ran: where each input ended, and what it wrote."""
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+from collections import Counter
+from pathlib import Path
+
+SIDECAR = ".why.json"
+TERMINAL_FOLDERS = ("done", "failed", "review")
+# Everything the agent may create at the top of its state directory (docs/contract.md).
+STATE_ENTRIES = frozenset(
+    {
+        "incoming",
+        "processing",
+        "done",
+        "failed",
+        "review",
+        "outbox",
+        "archive",
+        "costs",
+        "agent.db",
+        "agent.db-wal",
+        "agent.db-shm",
+        "audit.jsonl",
+        "audit.head",
+        "heartbeat.json",
+        "agent.lock",
+        "alerts.json",
+    }
+)
+# Item actions that may happen once per attempt, and the moves that may happen once per item.
+PER_ATTEMPT_ACTIONS = (
+    "item.received",
+    "llm.call",
+    "match.decided",
+    "match.undecided",
+    "outbox.written",
+    "notification.sent",
+)
+FINAL_MOVE_ACTIONS = ("item.moved", "item.recovered")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(path: Path) -> str:
+    """Identify what a directory entry is and holds, without following links or opening pipes."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return f"symlink:{os.readlink(path)}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"dir:{sorted(p.name for p in path.iterdir())}"
+    if stat.S_ISFIFO(info.st_mode):
+        return "fifo"
+    if stat.S_ISREG(info.st_mode):
+        return sha256(path.read_bytes())
+    return f"mode:{stat.S_IFMT(info.st_mode):o}"
+
+
+def entries(folder: Path) -> list[Path]:
+    """Return the items of a state folder (sidecars left out)."""
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.endswith(SIDECAR))
+
+
+def placements(state: Path) -> dict[str, list[tuple[str, str]]]:
+    """Return fingerprint -> [(folder, name)] for everything in done/, failed/ and review/."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for folder in TERMINAL_FOLDERS:
+        for path in entries(state / folder):
+            found.setdefault(fingerprint(path), []).append((folder, path.name))
+    return found
+
+
+def losses_and_extras(inputs: list[str], state: Path) -> tuple[int, int]:
+    """Compare input fingerprints (a multiset) with what ended in a final folder.
+
+    Return (inputs not found, entries found beyond the inputs).
+    """
+    wanted = Counter(inputs)
+    got = Counter({key: len(where) for key, where in placements(state).items()})
+    return sum((wanted - got).values()), sum((got - wanted).values())
+
+
+def sidecar(path: Path) -> dict | None:
+    side = path.with_name(path.name + SIDECAR)
+    return json.loads(side.read_text(encoding="utf-8")) if side.exists() else None
+
+
+def audit_entries(state: Path) -> list[dict]:
+    path = state / "audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def cost_records(state: Path) -> list[dict]:
+    return [
+        json.loads(line)
+        for path in sorted((state / "costs").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+
+
+def item_rows(state: Path) -> dict[str, sqlite3.Row]:
+    """Return the items table by item id, read through a connection of our own."""
+    connection = sqlite3.connect(state / "agent.db")
+    connection.row_factory = sqlite3.Row
+    try:
+        return {row["item_id"]: row for row in connection.execute("SELECT * FROM items")}
+    finally:
+        connection.close()
+
+
+def review_rows(state: Path) -> dict[str, sqlite3.Row]:
+    connection = sqlite3.connect(state / "agent.db")
+    connection.row_factory = sqlite3.Row
+    try:
+        return {row["item_id"]: row for row in connection.execute("SELECT * FROM reviews")}
+    finally:
+        connection.close()
+
+
+def excess_records(state: Path) -> tuple[int, list[str]]:
+    """Count audit entries and cost records beyond the attempts each item had.
+
+    Return (how many are in excess, a description of each excess).
+    """
+    attempts = {item: row["attempts"] for item, row in item_rows(state).items()}
+    problems = []
+    per_item: Counter = Counter()
+    final_moves: Counter = Counter()
+    for entry in audit_entries(state):
+        item = entry.get("item")
+        if not item:
+            continue
+        if entry["action"] in PER_ATTEMPT_ACTIONS:
+            per_item[(item, entry["action"])] += 1
+        if entry["action"] in FINAL_MOVE_ACTIONS and entry["detail"].get("to") in TERMINAL_FOLDERS:
+            final_moves[item] += 1
+    for record in cost_records(state):
+        per_item[(record["item_id"], "cost record")] += 1
+    excess = 0
+    for (item, what), count in per_item.items():
+        allowed = attempts.get(item, 0)
+        if count > allowed:
+            excess += count - allowed
+            problems.append(f"{item}: {count} x {what} for {allowed} attempt(s)")
+    for item, count in final_moves.items():
+        if count > 1:
+            excess += count - 1
+            problems.append(f"{item}: moved to a final folder {count} times")
+    return excess, problems
+
+
+def stray_state_entries(state: Path) -> list[str]:
+    """Return what the agent left in its state directory that the contract does not name."""
+    strays = [p.name for p in state.iterdir() if p.name not in STATE_ENTRIES]
+    strays += [str(p.relative_to(state)) for p in state.rglob(".*.tmp*")]
+    return sorted(strays)
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Describe every entry under root (type, mode, size, content hash, mtime), links unfollowed.
+
+    Entries whose first path part is in skip are left out (the agent's own directories).
+    """
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in skip:
+            continue
+        info = path.lstat()
+        found[str(relative)] = (
+            stat.S_IFMT(info.st_mode),
+            stat.S_IMODE(info.st_mode),
+            info.st_size,
+            info.st_mtime_ns,
+            info.st_nlink,
+            fingerprint(path) if not stat.S_ISDIR(info.st_mode) else "dir",
+        )
+    return found
+
+
+def snapshot_changes(before: dict, after: dict) -> list[str]:
+    """Return what was added, removed or changed between two snapshots."""
+    changes = [f"added {name}" for name in sorted(after.keys() - before.keys())]
+    changes += [f"removed {name}" for name in sorted(before.keys() - after.keys())]
+    changes += [
+        f"changed {name}"
+        for name in sorted(before.keys() & after.keys())
+        if before[name] != after[name]
+    ]
+    return changes
