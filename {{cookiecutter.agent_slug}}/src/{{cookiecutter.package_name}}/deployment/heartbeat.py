@@ -43,7 +43,8 @@ class Heartbeat:
     def write(self, **changes) -> None:
         self.data.update(changes)
         self.data["last_loop"] = now_iso()
-        atomic_write_json(self.path, self.data)
+        # Rewritten on every loop and only describes the present: atomic, but not worth an fsync.
+        atomic_write_json(self.path, self.data, durable=False)
 
 
 def read_heartbeat(state_dir: Path) -> dict | None:

@@ -24,26 +24,32 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """Replace path with data so that a crash leaves the old or the new content, never a mix."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640, durable: bool = True) -> None:
+    """Replace path with data so that a crash leaves the old or the new content, never a mix.
+
+    durable=False skips the fsyncs: still atomic against a crash of the process, for files that
+    are rewritten every few seconds and only describe the present (the heartbeat).
+    """
     temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         temp.replace(path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
-def atomic_write_json(path: Path, document) -> None:
+def atomic_write_json(path: Path, document, durable: bool = True) -> None:
     """Write document as indented JSON, atomically."""
     text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"), durable=durable)
 
 
 def safe_name(name: str) -> str:

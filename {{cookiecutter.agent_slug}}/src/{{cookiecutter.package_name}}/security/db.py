@@ -90,7 +90,9 @@ class Database:
         self.connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=FULL")
+        # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits,
+        # which recovery handles like a crash (the item is tried again). FULL would fsync each one.
+        self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000:d}")
         with self.write():
             for statement in SCHEMA.split(";"):
