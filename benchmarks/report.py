@@ -212,6 +212,16 @@ def write(path: Path, sections: dict) -> str:
         "",
         *results_table(rows),
         "",
+        (
+            "Why throughput is far below the rename+fsync loop: the loop makes one durable move "
+            "per file, while the agent makes every step of an item durable before the next one "
+            "acts on the world — the claim and the final move, the archived original, the cost "
+            "record, the result in `outbox/`, and about six hash-chained audit entries, each "
+            "fsynced with its chain head. That is the price of \"nothing lost after kill -9 or a "
+            "power cut\" at zero LLM latency; with a real LLM (seconds per call) it is noise. "
+            "Batching audit entries per item would close part of the gap; it is not done."
+        ),
+        "",
         "## Idle memory with each LLM provider selected",
         "",
         (
@@ -256,7 +266,7 @@ HOW_TO_REPRODUCE = [
     "```",
     "make bench                                   # figures 1-4 and the rest, about 3-5 minutes",
     ".venv/bin/python benchmarks/run.py --reps 9  # more repetitions",
-    ".venv/bin/python benchmarks/run.py --container  # also figures 5 and 6 (root, docker)",
+    ".venv/bin/python benchmarks/run.py --container  # also figures 5 and 6: root, docker, ~15 min",
     "```",
     "",
     (
@@ -282,7 +292,8 @@ HOW_TO_REPRODUCE = [
     (
         "2. **Start to READY=1**: from spawning `<slug> run` to `READY=1` arriving on the notify socket "
         "(imports, settings, people CSV, database open, crash recovery, first heartbeat), against the "
-        "wall time of `python -c 'import requests'`. One warm-up run of each is not counted; the state "
+        "wall time of `python -c 'import requests'`, interleaved, 4 pairs per repetition. One warm-up "
+        "run of each is not counted; the state "
         "directory already exists, as on a restart."
     ),
     (
@@ -303,12 +314,16 @@ HOW_TO_REPRODUCE = [
         "still."
     ),
     (
-        "5. **`agentctl status`** (container): 20 agents deployed by `site.yml` in the systemd test "
-        "container; `agentctl status` against one `systemctl show` of the same 20 units, both timed "
-        "inside the container."
+        "5. **`agentctl status`** (container): after figure 6, `deploy.yml` brings the same "
+        "container to 20 agents; `agentctl status` and one `systemctl show` of the 20 units are "
+        "then timed inside the container (no `docker exec` in the timing), after one warm-up call "
+        "each."
     ),
     (
-        "6. **Idempotent re-run** (container): `site.yml` with 5 agents on a fresh container, then "
-        "re-runs of it; the re-runs must report 0 changed."
+        "6. **Idempotent re-run** (container): a fresh container like the Molecule scenario's (same "
+        "image and capabilities, its own name, `/` made shared as systemd does on a VM, which "
+        "`LoadCredential=` needs), `site.yml` with 5 freshly baked agents and an empty wheel cache, "
+        "then `--container-reps` re-runs of the same command; every re-run must report 0 changed. "
+        "The first run is one measurement by nature."
     ),
 ]
