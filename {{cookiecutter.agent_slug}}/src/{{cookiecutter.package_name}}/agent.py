@@ -1,9 +1,11 @@
 """The agent: the loop that carries each item through job.py with the four pillars around it."""
 
 import errno
+import gc
 import hashlib
 import json
 import logging
+import os
 import signal
 import sqlite3
 import stat
@@ -36,6 +38,9 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # disk: big enough that an item's own records (audit, costs, outbox) will fit too.
 DISK_PROBE_FILE = ".disk-probe"
 DISK_PROBE_BYTES = 256 * 1024
+# Python ignores an exception raised in a __del__ method or a gc callback, so an alarm that
+# strikes there waits: past the time limit it strikes again this often, until it lands elsewhere.
+ALARM_REPEAT_SECONDS = 0.1
 
 
 class BudgetReached(Exception):
@@ -64,7 +69,7 @@ def is_disk_full(error: BaseException | None) -> bool:
         seen.add(id(error))
         if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
             return True
-        if isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -92,13 +97,13 @@ class ItemClock:
             return
         previous = signal.signal(signal.SIGALRM, self._alarm)
         self._armed, self._expired = True, False
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds, ALARM_REPEAT_SECONDS)
         try:
             yield
         finally:
+            self._armed = False  # first: an alarm that strikes from here on does nothing
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-            self._armed = False
 
     @contextmanager
     def hold(self):
@@ -111,9 +116,11 @@ class ItemClock:
         if self._holds == 0 and self._armed and self._expired:
             raise self._timeout()
 
-    def _alarm(self, _signum, _frame) -> None:
+    def _alarm(self, _signum, frame) -> None:
+        if not self._armed:
+            return
         self._expired = True
-        if self._holds == 0:
+        if self._holds == 0 and not in_finalizer(frame):
             raise self._timeout()
 
     def _timeout(self) -> ItemTimeout:
@@ -213,7 +220,10 @@ class Agent:
                 # It was decided before the crash; only the last move (and its sidecar) was missing.
                 target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
             elif row and row["attempts"] >= self.settings.max_attempts:
-                reason = f"interrupted {row['attempts']} times while being processed"
+                reason = (
+                    f"gave up after {row['attempts']} attempts, the last one interrupted "
+                    "(a crash or a kill) while being processed"
+                )
                 target = self.fail(path, item_id, reason, row["attempts"], content_hash)
             else:
                 target = self.inbox.give_back(path)
@@ -252,8 +262,6 @@ class Agent:
                 self.pause_for_disk(str(error))
                 break
             handled += 1
-            if self._disk_alerted:
-                self.disk_recovered()
             self.write_heartbeat("running")
         return handled
 
@@ -277,7 +285,9 @@ class Agent:
 
         Raise DiskFull, with the file back in incoming/, when a write fails for lack of space.
         """
-        original_name = path.name
+        # A name that is not UTF-8 (copied from a Latin-1 system) decodes with surrogates, which
+        # no database, JSON file or message can hold: records show its bad bytes as \xNN.
+        original_name = os.fsencode(path.name).decode("utf-8", "backslashreplace")
         if not path.exists() and not path.is_symlink():
             return "gone"
         claimed = self.inbox.claim(path)
@@ -292,7 +302,7 @@ class Agent:
             if (claimed.exists() or claimed.is_symlink()) and not (
                 row and row["status"] in TERMINAL
             ):
-                self.inbox.give_back(claimed, original_name)
+                self.inbox.give_back(claimed, path.name)
             raise DiskFull(f"{error} (while processing {original_name})") from None
 
     def process_claimed(self, claimed: Path, original_name: str) -> str:
@@ -544,8 +554,13 @@ class Agent:
         try:
             atomic_write_bytes(probe, bytes(DISK_PROBE_BYTES))
             probe.unlink()
+            # Reopened, the audit log repairs an append the full disk cut short (a torn line, or
+            # a whole line whose head was not written) the way it does after a crash.
+            self.audit = AuditLog(self.audit.path)
             self.recover()  # an item decided just before the disk filled up gets its last move
             self.audit.append("agent.resumed", None, reason="disk full", since=self.disk_full_since)
+            if self._disk_alerted:
+                self.notify(f"{AGENT_SLUG}: recovered, the disk has space again.", None)
         except (OSError, sqlite3.Error, AuditError) as error:
             if not is_disk_full(error):
                 raise
@@ -553,13 +568,8 @@ class Agent:
         logger.warning(
             "Writes succeed again; processing resumes (disk full since %s)", self.disk_full_since
         )
-        self.disk_full_since = None
+        self.disk_full_since, self._disk_alerted = None, False
         return True
-
-    def disk_recovered(self) -> None:
-        """Say once that items flow again after a disk-full alert."""
-        self._disk_alerted = False
-        self.notify(f"{AGENT_SLUG}: recovered, the disk has space again.", None)
 
     # Human decisions --------------------------------------------------------------------------
 
@@ -653,6 +663,16 @@ class Agent:
             f"{counters['failed']}, waiting {waiting}, "
             f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}"
         )
+
+
+def in_finalizer(frame) -> bool:
+    """Tell whether frame runs inside a __del__ method or a gc callback."""
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def content_hash_of(path: Path) -> str:

@@ -132,11 +132,18 @@ def parse_fields(answer: str) -> dict:
     cleaned = answer.strip().removeprefix("```json").removeprefix("```").removesuffix("```")
     try:
         fields = json.loads(cleaned)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise TryLater("the LLM answer is not valid JSON") from None
     if not isinstance(fields, dict):
         raise TryLater("the LLM answer is JSON but not an object")
-    return {key: fields.get(key) for key in TEXT_FIELDS}
+    return {key: storable(fields.get(key)) for key in TEXT_FIELDS}
+
+
+def storable(value):
+    """Escape the lone surrogates of a string: valid JSON, but no file or message can hold them."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def validate(fields: dict) -> list[str]:

@@ -183,7 +183,10 @@ def nesting_bomb() -> bytes:
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /X " + b"[" * NESTING_DEPTH + b"]" * NESTING_DEPTH + b">>",
+            b"<< /Type /Page /Parent 2 0 R /X "
+            + b"[" * NESTING_DEPTH
+            + b"]" * NESTING_DEPTH
+            + b">>",
         ]
     )
 
@@ -226,6 +229,7 @@ HOSTILE_NAMES = (
     "..txt",
     "...pdf",
     "..\\..\\etc\\passwd.txt",
+    "up\\..\\..\\etc\\passwd.txt",
     "%2e%2e%2fetc%2fpasswd.txt",
     "line\nbreak.txt",
     "carriage\rreturn.md",

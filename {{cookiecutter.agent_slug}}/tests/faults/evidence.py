@@ -92,18 +92,21 @@ def sidecar(path: Path) -> dict | None:
     return json.loads(side.read_text(encoding="utf-8")) if side.exists() else None
 
 
-def audit_entries(state: Path) -> list[dict]:
-    path = state / "audit.jsonl"
+def json_lines(path: Path) -> list[dict]:
+    """Read a JSON-lines file. Only "\n" ends a line: str.splitlines() would also cut at the
+    U+2028 or U+0085 that a file name may carry, unescaped, inside a JSON string."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+
+
+def audit_entries(state: Path) -> list[dict]:
+    return json_lines(state / "audit.jsonl")
 
 
 def cost_records(state: Path) -> list[dict]:
     return [
-        json.loads(line)
-        for path in sorted((state / "costs").glob("*.jsonl"))
-        for line in path.read_text(encoding="utf-8").splitlines()
+        record for path in sorted((state / "costs").glob("*.jsonl")) for record in json_lines(path)
     ]
 
 
@@ -129,32 +132,48 @@ def review_rows(state: Path) -> dict[str, sqlite3.Row]:
 def excess_records(state: Path) -> tuple[int, list[str]]:
     """Count audit entries and cost records beyond the attempts each item had.
 
+    A failed item dropped again starts a fresh set of attempts (audit action `item.retry`): each
+    set may have one entry per attempt of each kind, and one final move. The database counts the
+    attempts of the current set; an earlier set made as many as its entries numbered.
     Return (how many are in excess, a description of each excess).
     """
-    attempts = {item: row["attempts"] for item, row in item_rows(state).items()}
-    problems = []
-    per_item: Counter = Counter()
-    final_moves: Counter = Counter()
+    attempts_now = {item: row["attempts"] for item, row in item_rows(state).items()}
+    sets: dict[str, list[Counter]] = {}
     for entry in audit_entries(state):
         item = entry.get("item")
         if not item:
             continue
+        if entry["action"] == "item.retry" or item not in sets:
+            sets.setdefault(item, []).append(Counter())
+        counts = sets[item][-1]
         if entry["action"] in PER_ATTEMPT_ACTIONS:
-            per_item[(item, entry["action"])] += 1
+            counts[entry["action"]] += 1
+        if entry["action"] == "item.received":
+            counts["numbered"] = max(counts["numbered"], entry["detail"].get("attempt", 0))
         if entry["action"] in FINAL_MOVE_ACTIONS and entry["detail"].get("to") in TERMINAL_FOLDERS:
-            final_moves[item] += 1
-    for record in cost_records(state):
-        per_item[(record["item_id"], "cost record")] += 1
-    excess = 0
-    for (item, what), count in per_item.items():
-        allowed = attempts.get(item, 0)
-        if count > allowed:
-            excess += count - allowed
-            problems.append(f"{item}: {count} x {what} for {allowed} attempt(s)")
-    for item, count in final_moves.items():
-        if count > 1:
-            excess += count - 1
-            problems.append(f"{item}: moved to a final folder {count} times")
+            counts[entry["action"]] += 1
+    costs = Counter(record["item_id"] for record in cost_records(state))
+    excess, problems = 0, []
+    for item in sets.keys() | costs.keys():
+        item_sets = sets.get(item, [Counter()])
+        allowed_total = 0
+        for number, counts in enumerate(item_sets, start=1):
+            last = number == len(item_sets)
+            allowed = (
+                max(attempts_now.get(item, 0), counts["numbered"]) if last else counts["numbered"]
+            )
+            allowed_total += allowed
+            for action in PER_ATTEMPT_ACTIONS:
+                if counts[action] > allowed:
+                    excess += counts[action] - allowed
+                    problems.append(f"{item}: {counts[action]} x {action} for {allowed} attempt(s)")
+            for action in FINAL_MOVE_ACTIONS:  # a recovery records the move and the recovery
+                if counts[action] > 1:
+                    excess += counts[action] - 1
+                    problems.append(f"{item}: {counts[action]} x {action} to a final folder")
+        if costs[item] > allowed_total:
+            excess += costs[item] - allowed_total
+            problems.append(f"{item}: {costs[item]} cost records for {allowed_total} attempt(s)")
     return excess, problems
 
 

@@ -3,10 +3,10 @@
 import importlib.util
 import json
 
+import corpus
+
 import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import fake
-
-import corpus
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 # The real LLM providers this agent was generated with (a `fake` agent keeps both).

@@ -60,9 +60,10 @@ def safe_name(name: str) -> str:
     stem, dot, extension = ascii_fold(base).rpartition(".")
     if not dot or (not stem and base.startswith(".")):  # no extension, or a dotfile: ".profile"
         stem, extension = extension, ""
-    extension = SAFE_NAME.sub("_", extension).strip("._-")
-    suffix = f".{extension}"[:MAX_SUFFIX_CHARS] if extension else ""
-    stem = SAFE_NAME.sub("_", stem).strip("._-")[: MAX_NAME_BYTES - len(suffix)]
+    # Cut before stripping, so that a second pass finds nothing left to cut or strip.
+    extension = SAFE_NAME.sub("_", extension)[: MAX_SUFFIX_CHARS - 1].strip("._-")
+    suffix = f".{extension}" if extension else ""
+    stem = SAFE_NAME.sub("_", stem)[: MAX_NAME_BYTES - len(suffix)].strip("._-")
     return (stem or "item") + suffix
 
 

@@ -1,0 +1,218 @@
+"""Kill loop: the agent, killed with SIGKILL at random moments and restarted, loses nothing.
+
+DOCUMENTS inputs of every kind (results, reviews, LLM failures, refused files) are processed by the
+real command line (`run`), killed KILLS times at random moments (during start-up, recovery, an LLM
+call, a write, a move) and started again each time; then it finishes. Every input must end exactly
+once in done/, failed/ or review/, where its kind says (or in failed/ after being interrupted
+MAX_ATTEMPTS times, as designed); every result must parse and name its input; no item may have more
+audit entries or cost records than the attempts the database counted; `audit verify` must pass.
+"""
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import corpus
+import evidence
+import pytest
+
+pytestmark = pytest.mark.faults
+
+DOCUMENTS = 500
+KILLS = 100
+SEED = 20260501
+# Long enough for start-up (about 0.3 s) plus a few items, short enough that most kills land
+# while an item is in flight: each document makes the fake LLM sleep a little.
+KILL_AFTER_SECONDS = (0.1, 1.0)
+LLM_SLEEP_SECONDS = 0.04
+FINISH_RUNS = 6
+FINISH_TIMEOUT_SECONDS = 300
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str
+    data: bytes
+    folder: str  # where its kind puts it
+    person: int | None = None
+    reason: str | None = None  # what its failed/ reason must say
+
+
+def documents(rng: random.Random) -> list[Document]:
+    """Return DOCUMENTS distinct inputs of every kind, in a random order."""
+    sleep = f"FAKE-LLM: sleep {LLM_SLEEP_SECONDS}"
+    kinds = (
+        ["person"] * 60
+        + ["person pdf"] * 10
+        + ["ambiguous"] * 10
+        + ["unknown"] * 5
+        + ["malformed"] * 5
+        + ["transient"] * 5
+        + ["refused"] * 5
+    )
+    docs = []
+    for number in range(DOCUMENTS):
+        kind = rng.choice(kinds)
+        person = rng.choice(sorted(corpus.PEOPLE))
+        reference = f"Reference: kill-loop {number}"
+        name = f"doc-{number:03d}"
+        if kind == "person":
+            text = corpus.document(corpus.PEOPLE[person], reference, sleep)
+            docs.append(Document(f"{name}.txt", text.encode(), "done", person))
+        elif kind == "person pdf":
+            text = corpus.document(corpus.PEOPLE[person], reference, sleep)
+            docs.append(Document(f"{name}.pdf", corpus.text_pdf(text), "done", person))
+        elif kind in ("ambiguous", "unknown"):
+            lines = corpus.AMBIGUOUS if kind == "ambiguous" else corpus.UNKNOWN
+            text = corpus.document(lines, reference, sleep)
+            docs.append(Document(f"{name}.md", text.encode(), "review"))
+        elif kind in ("malformed", "transient"):
+            text = corpus.document(corpus.PEOPLE[person], reference, sleep, f"FAKE-LLM: {kind}")
+            reason = "not valid JSON" if kind == "malformed" else "gave up after"
+            docs.append(Document(f"{name}.txt", text.encode(), "failed", reason=reason))
+        else:
+            data = f"Patient: Zoë {number}\n".encode("latin-1")
+            docs.append(Document(f"{name}.txt", data, "failed", reason="UTF-8"))
+    return docs
+
+
+def start(home, log_path):
+    """Start `run` as the service would, its output going to log_path."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            home.command("run"), cwd=home.root, env=home.process_env(), stdout=log, stderr=log
+        )
+
+
+def finish(home) -> list[subprocess.CompletedProcess]:
+    """Run `once` until nothing waits (items given back to incoming/ need more passes)."""
+    runs = []
+    for _ in range(FINISH_RUNS):
+        runs.append(home.cli("once", timeout=FINISH_TIMEOUT_SECONDS))
+        if not evidence.entries(home.state / "incoming") and not evidence.entries(
+            home.state / "processing"
+        ):
+            break
+    return runs
+
+
+def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_path):
+    report.test = "kill -9 loop"
+    report.tried = (
+        f"{DOCUMENTS} documents (results, reviews, malformed and failing LLM answers, refused "
+        f"files, PDFs); `run` killed with SIGKILL {KILLS} times at random moments "
+        f"({KILL_AFTER_SECONDS[0]}-{KILL_AFTER_SECONDS[1]}s after each start), then finished"
+    )
+    rng = random.Random(SEED)
+    docs = documents(rng)
+    for number, doc in enumerate(docs):
+        home.drop(doc.name, doc.data, age=1000 - number * 0.01)
+    logs = tmp_path / "runs"
+    logs.mkdir()
+
+    started = time.monotonic()
+    for kill in range(KILLS):
+        process = start(home, logs / f"run-{kill:03d}.log")
+        time.sleep(rng.uniform(*KILL_AFTER_SECONDS))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killing_seconds = time.monotonic() - started
+    finishing = finish(home)
+
+    problems = [
+        f"`once` exited {run.returncode}: {run.stderr[-300:]}"
+        for run in finishing
+        if run.returncode
+    ]
+    outputs = [path.read_text(errors="replace") for path in sorted(logs.iterdir())]
+    outputs += [run.stdout + run.stderr for run in finishing]
+    crashes = sum("Traceback" in output for output in outputs)
+    if crashes:
+        problems.append(f"{crashes} run(s) crashed with a traceback (not the kill)")
+    state = home.state
+    left = [
+        p.name for folder in ("incoming", "processing") for p in evidence.entries(state / folder)
+    ]
+    problems += [f"never finished: {name}" for name in left]
+
+    # Every input exactly once in a final folder, where its kind says.
+    fingerprints = [evidence.sha256(doc.data) for doc in docs]
+    missing, extra = evidence.losses_and_extras(fingerprints, state)
+    placed = evidence.placements(state)
+    misplaced, interrupted = [], 0
+    results = {}
+    for path in (state / "outbox").iterdir():
+        try:
+            results[path.name] = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            problems.append(f"outbox/{path.name} is not complete JSON")
+    used_results = set()
+    reviews = evidence.review_rows(state)
+    for doc, key in zip(docs, fingerprints, strict=True):
+        where = placed.get(key, [])
+        if len(where) != 1:
+            continue  # counted by losses_and_extras
+        folder, name = where[0]
+        why = evidence.sidecar(state / folder / name) or {}
+        if folder == "failed" and INTERRUPTED in why.get("error", ""):
+            interrupted += 1
+            continue
+        if folder != doc.folder:
+            misplaced.append(f"{doc.name}: in {folder}/ ({why.get('error') or why.get('reason')})")
+            continue
+        if folder == "failed" and doc.reason not in why.get("error", ""):
+            misplaced.append(f"{doc.name}: failed for {why.get('error')!r}")
+        if folder == "review":
+            row = reviews.get(key[:16])
+            if (
+                not why.get("reason")
+                or not row
+                or row["status"] != "pending"
+                or row["file"] != name
+            ):
+                misplaced.append(f"{doc.name}: in review/ without its pending review")
+        if folder == "done":
+            result = results.get(f"{key[:16]}.json")
+            used_results.add(f"{key[:16]}.json")
+            if result is None:
+                misplaced.append(f"{doc.name}: in done/ without its result")
+            elif (result["source"], result["item_id"], result["person"]["id"]) != (
+                doc.name,
+                key[:16],
+                doc.person,
+            ):
+                misplaced.append(
+                    f"{doc.name}: its result says {result['source']}, #{result['person']['id']}"
+                )
+    problems += misplaced
+    orphans = sorted(set(results) - used_results)
+    problems += [f"outbox/{name} belongs to no input in done/" for name in orphans]
+
+    excess, excess_problems = evidence.excess_records(state)
+    problems += excess_problems
+    strays = evidence.stray_state_entries(state)
+    problems += [f"left behind: {stray}" for stray in strays]
+    verify = home.cli("audit", "verify")
+    if verify.returncode != 0:
+        problems.append(f"audit verify: {verify.stdout[-500:]}")
+    actions = Counter(entry["action"] for entry in evidence.audit_entries(state))
+    landed = actions["item.recovered"]
+    if landed < KILLS // 4:
+        problems.append(f"only {landed} kills landed mid-item: the test proved too little")
+
+    report.cases = DOCUMENTS
+    report.losses = missing + len(misplaced) + len(left)
+    report.duplicates = extra + excess + len(orphans)
+    report.leaks = len(strays)
+    ended = {folder: len(evidence.entries(state / folder)) for folder in evidence.TERMINAL_FOLDERS}
+    report.found = (
+        f"{KILLS} kills in {killing_seconds:.0f}s, {landed} of them mid-item (item recovered "
+        f"from processing/); {interrupted} input(s) failed for being interrupted at their last "
+        f"attempt; ended: {ended}; audit verify {'passes' if verify.returncode == 0 else 'FAILS'}"
+    )
+    assert problems == []
