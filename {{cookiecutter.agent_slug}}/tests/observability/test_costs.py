@@ -379,3 +379,36 @@ def test_summarize_reads_what_the_ledger_wrote(ledger):
         ("extract", 2, 1),
         ("match", 1, 0),
     ]
+
+
+def test_a_record_after_a_line_cut_off_by_a_crash_stands_on_its_own_line(ledger, caplog):
+    ledger.directory.mkdir(parents=True)
+    for day in utc_days_around_now():
+        ledger.path_for(day).write_text('{"ts": "2026-01-01T00:00:00", "cost_us', encoding="utf-8")
+
+    entry = record(ledger, item_id="after-the-crash")
+
+    path = ledger.path_for(date.fromisoformat(entry["ts"][:10]))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1]) == entry
+    assert "cut off by a crash" in caplog.text
+    day = date.fromisoformat(entry["ts"][:10])
+    assert [r["item_id"] for r in read_records(ledger.directory, day, day)] == ["after-the-crash"]
+
+
+def test_a_record_cut_short_by_a_full_disk_is_taken_back(ledger, monkeypatch):
+    entry = record(ledger, item_id="before")
+    path = ledger.path_for(date.fromisoformat(entry["ts"][:10]))
+    before = path.read_bytes()
+    real_write = costs.os.write
+    monkeypatch.setattr(costs.os, "write", lambda fd, data: real_write(fd, data[:7]))
+
+    with pytest.raises(OSError, match="cut short"):
+        record(ledger, item_id="cut")
+
+    assert path.read_bytes() == before
+    monkeypatch.undo()
+    record(ledger, item_id="after")
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["item_id"] for line in lines] == ["before", "after"]

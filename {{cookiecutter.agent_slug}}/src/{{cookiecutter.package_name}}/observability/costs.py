@@ -4,6 +4,7 @@ Field names follow the OpenTelemetry GenAI semantic conventions. An unknown mode
 cost_usd null and is remembered as a problem to alert on: never a silent $0.
 """
 
+import errno
 import json
 import logging
 import os
@@ -149,17 +150,34 @@ class CostLedger:
             "status": status,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        fd = os.open(self.path_for(now.date()), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path_for(now.date()), json.dumps(record, ensure_ascii=False))
         self.spent_today()
         if self._day == now.date():
             self._spent += cost or 0.0
         return record
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line durably, on a line of its own, or not at all (raise OSError).
+
+    A write cut short by a full disk is taken back, so the file never holds half a record; a line a
+    crash left unfinished is ended first, so it cannot swallow this one.
+    """
+    data = (line + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            logger.warning("Ending a cost record cut off by a crash in %s", path)
+            data = b"\n" + data
+        written = os.write(fd, data)
+        if written != len(data):
+            os.ftruncate(fd, size)
+            why = f"cost record cut short ({written} of {len(data)} bytes)"
+            raise OSError(errno.ENOSPC, why, str(path))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_records(directory: Path, since: date, until: date):
