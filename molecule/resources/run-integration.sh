@@ -132,7 +132,17 @@ run_molecule() {
     section "Molecule: create, prepare, converge, idempotence, verify, destroy"
     # The units the roles render are checked with systemd-analyze verify inside the target,
     # during verify: that is where systemd 252 and the referenced binaries exist.
-    molecule test --scenario-name default
+    # The verify records a fault and attack report (one row per check), printed last.
+    local report_dir status=0
+    report_dir="$(mktemp -d)"
+    export PILLARS_FAULT_REPORT="$report_dir/fault-report.jsonl"
+    molecule test --scenario-name default || status=$?
+    if [[ -s $PILLARS_FAULT_REPORT ]]; then
+        section "Fault and attack report (on the systemd target)"
+        python3 "$RESOURCES_DIR/fault-report.py" "$PILLARS_FAULT_REPORT" || ((status)) || status=1
+    fi
+    rm -rf "$report_dir"
+    return "$status"
 }
 
 main() {
