@@ -392,13 +392,19 @@ def main() -> int:
         prog="benchmarks/container.py", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--reps", type=int, default=3, help="re-runs and status calls (default 3)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (playbook logs) and print it"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="pillars-bench-container-"))
     try:
         rows = measure(work, args.reps)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            logger.info("Work directory kept: %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     for row in rows:
         if row.measured is None:
             print(f"{row.figure}: {row.note}")

@@ -167,16 +167,16 @@ class Host:
         return json.loads((self.state_dir / "alerts.json").read_text())
 
     def run(
-        self, *args: str, python: str = sys.executable, **kwargs
+        self, *args: str, python: str = sys.executable, python_flags: tuple[str, ...] = (), **kwargs
     ) -> subprocess.CompletedProcess:
-        """Run the real agentctl script against this host."""
+        """Run the real agentctl script against this host (python_flags go before the script)."""
         env = {
             **os.environ,
             "AGENTCTL_CONFIG": str(self.config_file),
             "PATH": f"{self.fake}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         return subprocess.run(
-            [python, str(AGENTCTL), *args],
+            [python, *python_flags, str(AGENTCTL), *args],
             capture_output=True,
             text=True,
             env=env,

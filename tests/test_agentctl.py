@@ -118,6 +118,24 @@ def test_status_flags_stale_heartbeat_backlog_review_budget_and_prices(host):
     assert checks == {"heartbeat", "backlog", "review", "budget", "prices"}
 
 
+def test_status_runs_as_installed_and_imports_only_what_it_needs(host):
+    host.add_agent("intake-bot")
+
+    # The health role's launcher runs it with `python3 -IS`: no site-packages, no PYTHON* variables.
+    result = host.run("status", python_flags=("-I", "-S", "-X", "importtime"))
+
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("intake-bot") for line in result.stdout.splitlines())
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"argparse", "subprocess", "json"} <= imported
+    # Only alerts, Telegram and log lines need these, and importing them was most of the start-up.
+    assert not imported & {"urllib.request", "http.client", "logging", "dataclasses", "shutil"}
+
+
 # the check and its alert state ----------------------------------------------------------------
 
 
