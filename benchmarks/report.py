@@ -222,6 +222,17 @@ def write(path: Path, sections: dict) -> str:
             "Batching audit entries per item would close part of the gap; it is not done."
         ),
         "",
+        (
+            "Why an idempotent `site.yml` re-run still takes a third of the first: it checks "
+            "everything the roles own — the server's packages, sshd, firewall, journald and upgrade "
+            "settings, and per agent its user, directories, configuration files, unit, release and "
+            "virtualenv — with one module call each, and a call costs about a quarter of a second "
+            "even with pipelining, most of it the target starting Python and loading the module. "
+            "The first run skips none of those calls; it adds the installs and builds. Meeting the "
+            "goal would mean checking less, and a re-run that does not look cannot find drift: "
+            "not done."
+        ),
+        "",
         "## Idle memory with each LLM provider selected",
         "",
         (
