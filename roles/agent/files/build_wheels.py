@@ -5,8 +5,14 @@ The server never reaches PyPI or git: it installs from the wheels this script le
 directory. The cache entry is keyed by a hash of the project's files and of the target platform, so
 an unchanged project is not rebuilt (a second deploy reports nothing changed).
 
-Prints one JSON object on stdout: changed, package, version, release, wheel_dir, wheels.
-On a user error prints one line on stderr and exits 1.
+Prints one JSON object on stdout: changed, built, key, package, version, release, wheel_dir, wheels.
+
+With --check (Ansible's check mode) it builds nothing and writes nothing: it computes the cache key
+a build would use and looks it up. A cached project prints what a build would print (changed false,
+built true). Otherwise a build would run (changed true, built false), and the release it would make
+cannot be known without building: package, version, release and wheel_dir are null.
+
+On a user error prints one line on stderr and exits 1 (2 for a bad command line).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NoReturn
 
 # Bump when the layout of a cache entry changes, so old entries are not reused.
 CACHE_FORMAT = "1"
@@ -201,16 +208,31 @@ def build(project: Path, slug: str, python: str, target: dict[str, str], destina
     }
 
 
-def build_cached(project: Path, slug: str, python: str, cache: Path, target: dict[str, str]) -> dict:
-    """Return the cache entry for the project, building it first when it is missing."""
+def cache_entry(project: Path, slug: str, cache: Path, target: dict[str, str]) -> tuple[Path, str]:
+    """Return the agent's cache directory and the key of the project's entry in it.
+
+    The one computation of the key: a build stores its entry under it, and --check looks it up.
+    """
     if not (project / "pyproject.toml").is_file():
         raise BuildError(
             f"{project} is not an agent project (no pyproject.toml); set the agent's project_dir "
             "to the directory cookiecutter baked"
         )
-    files = project_files(project)
-    key = fingerprint(project, files, target)[:32]
-    agent_cache = cache / slug
+    key = fingerprint(project, project_files(project), target)[:32]
+    return cache / slug, key
+
+
+def read_entry(agent_cache: Path, key: str, changed: bool) -> dict:
+    """Return what a build prints for the cache entry `key`."""
+    entry = agent_cache / key
+    manifest = json.loads((entry / MANIFEST_NAME).read_text())
+    wheel_dir = str(entry / "wheels")
+    return {"changed": changed, "built": True, "key": key, "wheel_dir": wheel_dir, **manifest}
+
+
+def build_cached(project: Path, slug: str, python: str, cache: Path, target: dict[str, str]) -> dict:
+    """Return the cache entry for the project, building it first when it is missing."""
+    agent_cache, key = cache_entry(project, slug, cache, target)
     agent_cache.mkdir(parents=True, exist_ok=True)
     entry = agent_cache / key
     # Several hosts may build the same agent at once: the lock makes the others wait and reuse.
@@ -227,39 +249,65 @@ def build_cached(project: Path, slug: str, python: str, cache: Path, target: dic
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
             changed = True
-    manifest = json.loads((entry / MANIFEST_NAME).read_text())
-    return {"changed": changed, "wheel_dir": str(entry / "wheels"), **manifest}
+    return read_entry(agent_cache, key, changed)
+
+
+def look_up(project: Path, slug: str, cache: Path, target: dict[str, str]) -> dict:
+    """Tell what build_cached would return, without building or writing anything."""
+    agent_cache, key = cache_entry(project, slug, cache, target)
+    # An entry appears whole (a rename) with its manifest: no lock is needed to read one.
+    if (agent_cache / key / MANIFEST_NAME).is_file():
+        return read_entry(agent_cache, key, changed=False)
+    return {
+        "changed": True,
+        "built": False,
+        "key": key,
+        "package": None,
+        "version": None,
+        "release": None,
+        "wheel_dir": None,
+        "wheels": [],
+    }
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as the playbook shows them."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", required=True, type=Path, help="the baked agent project")
     parser.add_argument("--slug", required=True, help="the agent's slug (its console script)")
     parser.add_argument("--cache", required=True, type=Path, help="the wheel cache directory")
     parser.add_argument("--python", required=True, help="the Python whose pip builds the wheels")
     parser.add_argument("--python-version", required=True, help="the server's Python, e.g. 3.11")
     parser.add_argument("--platform", required=True, help="e.g. manylinux_2_36_x86_64")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="build nothing: tell whether the project is built and which release it makes",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build (or reuse) the wheels and print the result as JSON."""
+    """Build (or reuse, or with --check only look up) the wheels and print the result as JSON."""
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     target = {"python_version": arguments.python_version, "platform": arguments.platform}
+    project = arguments.project.expanduser().resolve()
+    cache = arguments.cache.expanduser()
     try:
-        result = build_cached(
-            arguments.project.expanduser().resolve(),
-            arguments.slug,
-            arguments.python,
-            arguments.cache.expanduser(),
-            target,
-        )
-    except BuildError as error:
-        print(f"cannot build agent {arguments.slug}: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"cannot build agent {arguments.slug}: {error}", file=sys.stderr)
+        if arguments.check:
+            result = look_up(project, arguments.slug, cache, target)
+        else:
+            result = build_cached(project, arguments.slug, arguments.python, cache, target)
+    except (BuildError, OSError) as error:
+        verb = "check" if arguments.check else "build"
+        print(f"cannot {verb} agent {arguments.slug}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(result))
     return 0
