@@ -13,7 +13,9 @@ readonly REPO_ROOT
 readonly RESOURCES_DIR="$REPO_ROOT/molecule/resources"
 readonly DOCKERD_START_TIMEOUT_SECONDS=60
 readonly DOCKERD_STOP_TIMEOUT_SECONDS=30
-readonly REQUIRED_TOOLS=(ansible-playbook ansible-lint yamllint molecule cookiecutter)
+readonly REQUIRED_TOOLS=(ansible-playbook ansible-lint yamllint molecule cookiecutter pytest ssh ssh-keygen openssl)
+# The rows the day-one walk (molecule/dayone) adds to the fault and attack report.
+readonly DAY_ONE_ROWS=("README commands as written" "root login refused after a failed first run" "backups outside the inventory")
 
 dockerd_pid=""
 dockerd_log=""
@@ -57,10 +59,13 @@ check_tools() {
 }
 
 install_system_packages() {
-    section "Checking docker.io and debootstrap"
+    section "Checking docker.io, debootstrap, the SSH client and openssl"
     local packages=()
     command -v dockerd >/dev/null || packages+=(docker.io)
     command -v debootstrap >/dev/null || packages+=(debootstrap)
+    # The user's side of the day-one walk: an SSH client and openssl (README's vault password).
+    command -v ssh >/dev/null || packages+=(openssh-client)
+    command -v openssl >/dev/null || packages+=(openssl)
     if ((${#packages[@]} == 0)); then
         echo "dockerd and debootstrap are installed"
         return 0
@@ -132,27 +137,37 @@ run_molecule() {
     section "Molecule: create, prepare, converge, idempotence, verify, destroy"
     # The units the roles render are checked with systemd-analyze verify inside the target,
     # during verify: that is where systemd 252 and the referenced binaries exist.
-    # The verify records a fault and attack report (one row per check), printed last.
-    local report_dir status=0
-    report_dir="$(mktemp -d)"
-    export PILLARS_FAULT_REPORT="$report_dir/fault-report.jsonl"
-    molecule test --scenario-name default || status=$?
-    if [[ -s $PILLARS_FAULT_REPORT ]]; then
-        section "Fault and attack report (on the systemd target)"
-        python3 "$RESOURCES_DIR/fault-report.py" "$PILLARS_FAULT_REPORT" || ((status)) || status=1
-    fi
-    rm -rf "$report_dir"
-    return "$status"
+    # The verify records rows of the fault and attack report (one per check).
+    molecule test --scenario-name default
+}
+
+run_day_one() {
+    section "Day one over SSH: README's server commands as written, on fresh VPS containers"
+    # Its own pytest options: one walk in order, not spread over workers.
+    python3 -m pytest -p no:cacheprovider -p no:xdist -o addopts= -v -x molecule/dayone
+}
+
+print_report() {
+    [[ -s $PILLARS_FAULT_REPORT ]] || return 1
+    section "Fault and attack report (on the systemd target)"
+    python3 "$RESOURCES_DIR/fault-report.py" "$PILLARS_FAULT_REPORT" "${DAY_ONE_ROWS[@]/#/--require=}"
 }
 
 main() {
     cd "$REPO_ROOT"
-    check_tools
     install_system_packages
+    check_tools
     lint
     start_dockerd
     build_image
-    run_molecule
+    local report_dir status=0
+    report_dir="$(mktemp -d)"
+    export PILLARS_FAULT_REPORT="$report_dir/fault-report.jsonl"
+    run_molecule || status=$?
+    run_day_one || status=$((status ? status : $?))
+    print_report || status=$((status ? status : 1))
+    rm -rf "$report_dir"
+    ((status == 0)) || die "the integration proof failed (exit $status); the output above says where"
     section "Integration proof passed"
 }
 
