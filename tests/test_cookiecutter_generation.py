@@ -401,10 +401,11 @@ HOSTILE_ANSWERS = [
         {"agent_slug": "a-very-long-agent-slug-that-goes-on-and-on-for-50c"},
         "agent_slug",
     ),
+    # The default slug keeps the whole words that fit: "an-agent-name-that-is".
     (
         "50-character-name",
         {"agent_name": "An Agent Name That Is Fifty Characters Long Really"},
-        "agent_slug",
+        None,
     ),
     ("uppercase-underscore-slug", {"agent_slug": "Bad_Slug"}, "agent_slug"),
     ("reserved-slug", {"agent_slug": "root"}, "agent_slug"),
@@ -480,3 +481,49 @@ def test_hostile_bake_passes_its_own_tests(tmp_path: Path, cookiecutter_config: 
         case for case in HOSTILE_ANSWERS if case[0] == "quotes-in-every-text-answer"
     )
     assert_baked_suite_passes(bake(tmp_path / "out", cookiecutter_config, **answers))
+
+
+def run_cookiecutter(
+    arguments: list[str], cwd: Path, config_file: Path, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `cookiecutter --no-input` command on this template from cwd, as a user types it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config_file),
+            *arguments,
+        ],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def test_a_long_agent_name_bakes_with_no_input_under_a_slug_that_fits(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    # 34 characters as one slug, beyond the hook's limit; the default must be one the hook takes.
+    agent_name = "Main Street Clinic Document Intake"
+    output_dir = tmp_path / "out"
+    result = run_cookiecutter(
+        ["--output-dir", str(output_dir), str(REPO_ROOT), f"agent_name={agent_name}"],
+        tmp_path,
+        cookiecutter_config,
+    )
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    (project,) = output_dir.iterdir()
+    assert project.name == "main-street-clinic"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == "main-street-clinic"
+    assert pyproject["project"]["scripts"] == {"main-street-clinic": "main_street_clinic.cli:main"}
+    (package,) = (project / "src").iterdir()
+    assert package.name == "main_street_clinic"
+    init = package / "__init__.py"
+    assert f"AGENT_NAME = {json.dumps(agent_name)}" in init.read_text(encoding="utf-8")
