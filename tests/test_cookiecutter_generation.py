@@ -527,3 +527,68 @@ def test_a_long_agent_name_bakes_with_no_input_under_a_slug_that_fits(
     assert package.name == "main_street_clinic"
     init = package / "__init__.py"
     assert f"AGENT_NAME = {json.dumps(agent_name)}" in init.read_text(encoding="utf-8")
+
+
+def next_steps_cd_line(output: str) -> str:
+    """Return the `cd` command of the post-generation hook's next steps."""
+    (line,) = [line.strip() for line in output.splitlines() if line.strip().startswith("cd ")]
+    return line
+
+
+def directory_after(command: str, cwd: Path) -> Path:
+    """Run command in bash from cwd and return the physical directory it ends in."""
+    result = subprocess.run(
+        ["bash", "-c", f"{command} && pwd -P"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=True,
+    )
+    return Path(result.stdout.strip())
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "shown"),
+    [
+        pytest.param(None, "document-intake-agent", id="no-output-dir"),
+        pytest.param("agents", "agents/document-intake-agent", id="relative-output-dir"),
+        pytest.param("ABSOLUTE", "agents/document-intake-agent", id="absolute-output-dir-inside"),
+    ],
+)
+def test_next_steps_cd_into_the_project_from_the_users_directory(
+    tmp_path: Path, cookiecutter_config: Path, output_dir: str | None, shown: str
+) -> None:
+    user_dir = tmp_path / "home"
+    user_dir.mkdir()
+    arguments = [str(REPO_ROOT)]
+    if output_dir is not None:
+        target = str(user_dir / "agents") if output_dir == "ABSOLUTE" else output_dir
+        arguments = ["-o", target, *arguments]
+    # A shell sets PWD to the directory the user types in; cookiecutter then works elsewhere.
+    environment = {**os.environ, "PWD": str(user_dir)}
+    result = run_cookiecutter(arguments, user_dir, cookiecutter_config, environment)
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    project = user_dir / shown
+    assert project.is_dir()
+    cd = next_steps_cd_line(result.stdout)
+    assert cd == f"cd {shown}"
+    assert f"Your agent is in {shown}." in result.stdout
+    assert directory_after(cd, user_dir) == project.resolve()
+
+
+def test_next_steps_give_an_absolute_path_when_the_project_is_far_away(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    user_dir = tmp_path.joinpath(*["deep"] * 40)
+    user_dir.mkdir(parents=True)
+    output_dir = tmp_path / "agents"
+    environment = {**os.environ, "PWD": str(user_dir)}
+    result = run_cookiecutter(
+        ["-o", str(output_dir), str(REPO_ROOT)], user_dir, cookiecutter_config, environment
+    )
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    project = (output_dir / "document-intake-agent").resolve()
+    cd = next_steps_cd_line(result.stdout)
+    assert cd == f"cd {project}"
+    assert directory_after(cd, user_dir) == project

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -440,8 +441,14 @@ def test_rendered_post_gen_hook_trims_and_prints_next_steps(tmp_path: Path) -> N
         ),
         tmp_path,
     )
+    # As from a shell in tmp_path: cookiecutter runs the hook inside the project it made there.
     result = subprocess.run(
-        [sys.executable, str(hook)], cwd=project, capture_output=True, text=True, check=True
+        [sys.executable, str(hook)],
+        cwd=project,
+        env={**os.environ, "PWD": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert not (project / "src/intake_bot/integrations/llm/anthropic.py").exists()
     assert not (project / "src/intake_bot/integrations/telegram.py").exists()
@@ -456,3 +463,39 @@ def test_rendered_post_gen_hook_trims_and_prints_next_steps(tmp_path: Path) -> N
         "pytest",
     ):
         assert step in result.stdout
+
+
+def test_next_steps_path_is_relative_to_the_users_directory_when_inside_it(tmp_path: Path) -> None:
+    project = tmp_path / "out" / "intake-bot"
+    project.mkdir(parents=True)
+    assert post_gen.shown_path(project, str(tmp_path)) == "out/intake-bot"
+    assert post_gen.shown_path(project, str(tmp_path / "out")) == "intake-bot"
+    assert post_gen.shown_path(project, str(project)) == "."
+
+
+def test_next_steps_path_is_absolute_when_shorter_or_the_users_directory_is_unknown(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "intake-bot"
+    project.mkdir()
+    deep = tmp_path.joinpath(*["d"] * 60)
+    deep.mkdir(parents=True)
+    assert post_gen.shown_path(project, str(deep)) == str(project)  # "../" * 60 is longer
+    for unknown in (None, "", "relative/dir", str(tmp_path / "gone")):
+        assert post_gen.shown_path(project, unknown) == str(project)
+
+
+def test_next_steps_path_follows_a_linked_users_directory(tmp_path: Path) -> None:
+    project = tmp_path / "real" / "out" / "intake-bot"
+    project.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert post_gen.shown_path(project, str(tmp_path / "link")) == "out/intake-bot"
+
+
+def test_next_steps_quote_the_path_and_never_pass_it_as_an_option(tmp_path: Path) -> None:
+    project = tmp_path / "-my agents" / "intake-bot"
+    project.mkdir(parents=True)
+    shown = post_gen.shown_path(project, str(tmp_path))
+    assert shown == "./-my agents/intake-bot"
+    steps = post_gen.next_steps(shown, "intake-bot")
+    assert "  cd './-my agents/intake-bot'\n" in steps
