@@ -63,3 +63,17 @@ def test_version_and_costs_json(home):
     assert "audit log intact" in home.cli("audit", "verify").stdout
     status = home.cli("status")
     assert status.returncode == 0 and "done 2, review 1, failed 0" in status.stdout
+
+
+def test_an_unbalanced_quote_in_the_env_file_stops_the_agent_with_the_line(home):
+    home.env_file.write_text('LLM_PROVIDER=fake\nLLM_MODEL="gpt-4o-mini\nMAX_ATTEMPTS=3\n')
+    home.env_file.chmod(0o600)
+    home.drop_samples()
+    for command in (["once"], ["costs"]):
+        result = home.cli(*command)
+        assert result.returncode == 2, command
+        (line,) = result.stderr.splitlines()
+        assert "line 2" in line and "LLM_MODEL" in line and "not closed" in line
+        assert "Traceback" not in result.stderr and "python-dotenv" not in result.stderr
+    assert home.files("incoming") == sorted(p.name for p in (home.root / "var/incoming").iterdir())
+    assert home.files("outbox") == []
