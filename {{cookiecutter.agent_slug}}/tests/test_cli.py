@@ -75,5 +75,9 @@ def test_an_unbalanced_quote_in_the_env_file_stops_the_agent_with_the_line(home)
         (line,) = result.stderr.splitlines()
         assert "line 2" in line and "LLM_MODEL" in line and "not closed" in line
         assert "Traceback" not in result.stderr and "python-dotenv" not in result.stderr
-    assert home.files("incoming") == sorted(p.name for p in (home.root / "var/incoming").iterdir())
-    assert home.files("outbox") == []
+    assert home.files("incoming") == [
+        "invoice-youssef-benali.pdf",
+        "lab-result-marie-martin.md",
+        "referral-jane-doe.txt",
+    ]
+    assert home.files("outbox") == home.files("done") == []
