@@ -25,7 +25,7 @@ from .observability.audit import AuditError, AuditLog
 from .observability.costs import CostLedger, PriceTable, today_utc
 from .reliability.files import atomic_write_bytes, atomic_write_json, free_path
 from .reliability.http import PermanentError, RetryPolicy, TransientError
-from .reliability.inbox import Inbox, read_regular_file
+from .reliability.inbox import DATABASE_FILE, Inbox, read_regular_file
 from .security.db import Database
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Agent:
     def __init__(self, settings):
         self.settings = settings
         self.inbox = Inbox(settings.state_dir)
-        self.db = Database(settings.state_dir / "agent.db")
+        self.db = Database(settings.state_dir / DATABASE_FILE)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
         self.ledger = CostLedger(
             settings.state_dir / "costs", AGENT_SLUG, PriceTable.load(settings.prices_file)
