@@ -64,9 +64,9 @@ class AgentHome:
         os.utime(path, (past, past), follow_symlinks=False)
         return path
 
-    def drop_samples(self) -> None:
+    def drop_samples(self, age: float = SETTLED_AGE_SECONDS) -> None:
         for sample in sorted((SAMPLES / "incoming").iterdir()):
-            self.drop(sample.name, sample.read_bytes())
+            self.drop(sample.name, sample.read_bytes(), age)
 
     def files(self, folder: str) -> list[str]:
         """Names in a state folder, without the .why.json sidecars."""

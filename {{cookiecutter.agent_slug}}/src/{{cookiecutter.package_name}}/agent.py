@@ -245,10 +245,16 @@ class Agent:
         self.write_heartbeat("stopped")
         logger.info("Agent stopped cleanly")
 
-    def run_once(self) -> int:
-        """Process every file waiting now; return how many were handled."""
+    def run_once(self, wait_for_settling: bool = False) -> int:
+        """Process every file waiting now; return how many were handled.
+
+        With wait_for_settling (the `once` command), files too young to be taken are waited for
+        until they settle, rather than left for a next loop that `once` does not have.
+        """
         if self.disk_full_since is not None and not self.resume_if_writable():
             return 0
+        if wait_for_settling:
+            self.inbox.wait_for_settling(self.stop_requested.wait)
         handled = 0
         for path in self.inbox.waiting():
             if self.stop_requested.is_set() or self.budget_reached():

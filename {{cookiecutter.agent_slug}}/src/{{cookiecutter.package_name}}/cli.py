@@ -103,7 +103,7 @@ def command_run(args, once: bool) -> int:
     agent.install_signal_handlers()
     agent.start()
     if once:
-        handled = agent.run_once()
+        handled = agent.run_once(wait_for_settling=True)
         agent.write_heartbeat("idle")
         logger.info("Processed %d item(s)", handled)
     else:
