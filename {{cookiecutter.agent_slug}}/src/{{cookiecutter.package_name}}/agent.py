@@ -209,7 +209,10 @@ class Agent:
         signal.signal(signal.SIGINT, request_stop)
 
     def recover(self) -> None:
-        """Put files a crash left in processing/ back in the queue, or in failed/ after N tries."""
+        """Put files a crash left in processing/ back in the queue, or in failed/ after N tries.
+
+        An item at its last attempt whose result was written before the crash goes to done/.
+        """
         for temp in self.inbox.remove_temp_files():
             logger.info("Removed %s, left by an interrupted write", temp.name)
         for path in self.inbox.leftovers():
@@ -220,11 +223,17 @@ class Agent:
                 # It was decided before the crash; only the last move (and its sidecar) was missing.
                 target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
             elif row and row["attempts"] >= self.settings.max_attempts:
-                reason = (
-                    f"gave up after {row['attempts']} attempts, the last one interrupted "
-                    "(a crash or a kill) while being processed"
-                )
-                target = self.fail(path, item_id, reason, row["attempts"], content_hash)
+                result = self.written_result(item_id)
+                if result is not None:
+                    # The last attempt's result had left for outbox/: the item is done, not failed
+                    # (its notification may go twice). Earlier attempts are simply tried again.
+                    target = self.finish(path, item_id, content_hash, result)
+                else:
+                    reason = (
+                        f"gave up after {row['attempts']} attempts, the last one interrupted "
+                        "(a crash or a kill) while being processed"
+                    )
+                    target = self.fail(path, item_id, reason, row["attempts"], content_hash)
             else:
                 target = self.inbox.give_back(path)
             self.audit.append("item.recovered", item_id, file=path.name, to=str(target.parent.name))
@@ -443,7 +452,14 @@ class Agent:
             )
         return self._provider
 
-    def finish(self, path: Path, item_id: str, content_hash: str, result: dict) -> None:
+    def written_result(self, item_id: str) -> dict | None:
+        """Return the result an earlier attempt wrote to outbox/ for item_id, if there is one."""
+        try:
+            return json.loads((self.inbox.outbox / f"{item_id}.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):  # atomic writes: a result is whole or absent
+            return None
+
+    def finish(self, path: Path, item_id: str, content_hash: str, result: dict) -> Path:
         """Write the result to outbox/ (once per item), notify, and move the input to done/."""
         outbox = self.inbox.outbox / f"{item_id}.json"
         if not outbox.exists():  # written by an attempt that crashed before the move: keep it
@@ -461,6 +477,7 @@ class Agent:
         self.audit.append("item.moved", item_id, to="done", file=target.name)
         self.heartbeat.count("done")
         logger.info("Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox.name})
+        return target
 
     def park_for_review(
         self, path: Path, item_id: str, content_hash: str, outcome: job.NeedsReview
