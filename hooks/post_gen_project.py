@@ -6,6 +6,8 @@ by the template's own tests.
 """
 
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -53,12 +55,33 @@ def remove_unneeded(
     return removed
 
 
-def next_steps(project_dir_name: str, agent_slug: str) -> str:
+def shown_path(project_dir: Path, user_dir: str | None) -> str:
+    """Return project_dir as the user should type it: relative to user_dir when that is shorter.
+
+    Cookiecutter runs this hook inside the new project, so the directory the user typed the command
+    in survives only in $PWD, which POSIX shells keep. The relative form is used only when it leads
+    back to the project from that directory; otherwise (no shell, a stale $PWD) the absolute path.
+    """
+    absolute = str(project_dir)
+    if not user_dir or not os.path.isabs(user_dir) or not os.path.isdir(user_dir):
+        return absolute
+    # $PWD may go through a symbolic link (macOS's /tmp); the project path never does.
+    relative = os.path.relpath(project_dir, os.path.realpath(user_dir))
+    if relative.startswith("-"):
+        relative = f"./{relative}"  # not an option of cd
+    try:
+        leads_back = os.path.samefile(os.path.join(user_dir, relative), project_dir)
+    except OSError:
+        leads_back = False
+    return relative if leads_back and len(relative) < len(absolute) else absolute
+
+
+def next_steps(project_path: str, agent_slug: str) -> str:
     """Return the short list of commands that take the new agent to its first run."""
     return "\n".join(
         (
-            f"Your agent is in ./{project_dir_name}. Next steps:",
-            f"  cd {project_dir_name}",
+            f"Your agent is in {project_path}. Next steps:",
+            f"  cd {shlex.quote(project_path)}",
             "  python3 -m venv .venv && . .venv/bin/activate",
             "  pip install -e '.[test]'",
             "  cp .env.example .env && chmod 600 .env   # then fill in keys, if any",
@@ -73,7 +96,7 @@ def main(agent_slug: str, package_name: str, llm_provider: str, telegram_alerts:
     """Trim the project in the current directory and print the next steps."""
     project_dir = Path.cwd()
     remove_unneeded(project_dir, package_name, llm_provider, telegram_alerts)
-    print(next_steps(project_dir.name, agent_slug))
+    print(next_steps(shown_path(project_dir, os.environ.get("PWD")), agent_slug))
     return 0
 
 

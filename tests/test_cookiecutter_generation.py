@@ -401,10 +401,11 @@ HOSTILE_ANSWERS = [
         {"agent_slug": "a-very-long-agent-slug-that-goes-on-and-on-for-50c"},
         "agent_slug",
     ),
+    # The default slug keeps the whole words that fit: "an-agent-name-that-is".
     (
         "50-character-name",
         {"agent_name": "An Agent Name That Is Fifty Characters Long Really"},
-        "agent_slug",
+        None,
     ),
     ("uppercase-underscore-slug", {"agent_slug": "Bad_Slug"}, "agent_slug"),
     ("reserved-slug", {"agent_slug": "root"}, "agent_slug"),
@@ -480,3 +481,114 @@ def test_hostile_bake_passes_its_own_tests(tmp_path: Path, cookiecutter_config: 
         case for case in HOSTILE_ANSWERS if case[0] == "quotes-in-every-text-answer"
     )
     assert_baked_suite_passes(bake(tmp_path / "out", cookiecutter_config, **answers))
+
+
+def run_cookiecutter(
+    arguments: list[str], cwd: Path, config_file: Path, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `cookiecutter --no-input` command on this template from cwd, as a user types it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config_file),
+            *arguments,
+        ],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def test_a_long_agent_name_bakes_with_no_input_under_a_slug_that_fits(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    # 34 characters as one slug, beyond the hook's limit; the default must be one the hook takes.
+    agent_name = "Main Street Clinic Document Intake"
+    output_dir = tmp_path / "out"
+    result = run_cookiecutter(
+        ["--output-dir", str(output_dir), str(REPO_ROOT), f"agent_name={agent_name}"],
+        tmp_path,
+        cookiecutter_config,
+    )
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    (project,) = output_dir.iterdir()
+    assert project.name == "main-street-clinic"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == "main-street-clinic"
+    assert pyproject["project"]["scripts"] == {"main-street-clinic": "main_street_clinic.cli:main"}
+    (package,) = (project / "src").iterdir()
+    assert package.name == "main_street_clinic"
+    init = package / "__init__.py"
+    assert f"AGENT_NAME = {json.dumps(agent_name)}" in init.read_text(encoding="utf-8")
+
+
+def next_steps_cd_line(output: str) -> str:
+    """Return the `cd` command of the post-generation hook's next steps."""
+    (line,) = [line.strip() for line in output.splitlines() if line.strip().startswith("cd ")]
+    return line
+
+
+def directory_after(command: str, cwd: Path) -> Path:
+    """Run command in bash from cwd and return the physical directory it ends in."""
+    result = subprocess.run(
+        ["bash", "-c", f"{command} && pwd -P"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=True,
+    )
+    return Path(result.stdout.strip())
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "shown"),
+    [
+        pytest.param(None, "document-intake-agent", id="no-output-dir"),
+        pytest.param("agents", "agents/document-intake-agent", id="relative-output-dir"),
+        pytest.param("ABSOLUTE", "agents/document-intake-agent", id="absolute-output-dir-inside"),
+    ],
+)
+def test_next_steps_cd_into_the_project_from_the_users_directory(
+    tmp_path: Path, cookiecutter_config: Path, output_dir: str | None, shown: str
+) -> None:
+    user_dir = tmp_path / "home"
+    user_dir.mkdir()
+    arguments = [str(REPO_ROOT)]
+    if output_dir is not None:
+        target = str(user_dir / "agents") if output_dir == "ABSOLUTE" else output_dir
+        arguments = ["-o", target, *arguments]
+    # A shell sets PWD to the directory the user types in; cookiecutter then works elsewhere.
+    environment = {**os.environ, "PWD": str(user_dir)}
+    result = run_cookiecutter(arguments, user_dir, cookiecutter_config, environment)
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    project = user_dir / shown
+    assert project.is_dir()
+    cd = next_steps_cd_line(result.stdout)
+    assert cd == f"cd {shown}"
+    assert f"Your agent is in {shown}." in result.stdout
+    assert directory_after(cd, user_dir) == project.resolve()
+
+
+def test_next_steps_give_an_absolute_path_when_the_project_is_far_away(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    user_dir = tmp_path.joinpath(*["deep"] * 40)
+    user_dir.mkdir(parents=True)
+    output_dir = tmp_path / "agents"
+    environment = {**os.environ, "PWD": str(user_dir)}
+    result = run_cookiecutter(
+        ["-o", str(output_dir), str(REPO_ROOT)], user_dir, cookiecutter_config, environment
+    )
+    assert result.returncode == 0, f"the bake failed:\n{tail(result.stdout + result.stderr)}"
+    project = (output_dir / "document-intake-agent").resolve()
+    cd = next_steps_cd_line(result.stdout)
+    assert cd == f"cd {project}"
+    assert directory_after(cd, user_dir) == project

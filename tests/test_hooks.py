@@ -2,16 +2,22 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOOKS_DIR = REPO_ROOT / "hooks"
+COOKIECUTTER_JSON = REPO_ROOT / "cookiecutter.json"
 
 VALID_ANSWERS = {
     "agent_name": "Document Intake Agent",
@@ -111,6 +117,54 @@ def test_bad_slugs_are_rejected_with_reason(slug: str, reason: str) -> None:
 def test_slug_limit_leaves_room_for_the_system_user_prefix() -> None:
     longest_user = pre_gen.SYSTEM_USER_PREFIX + "x" * pre_gen.SLUG_MAX_LENGTH
     assert len(longest_user) == 32
+
+
+def default_answers(agent_name: str) -> dict[str, str]:
+    """Return the answers cookiecutter derives for agent_name when every other prompt is skipped."""
+    context = generate_context(
+        context_file=str(COOKIECUTTER_JSON), extra_context={"agent_name": agent_name}
+    )
+    return dict(prompt_for_config(context, no_input=True))
+
+
+@pytest.mark.parametrize(
+    ("agent_name", "slug"),
+    [
+        ("Document Intake Agent", "document-intake-agent"),
+        # 34 characters in full: the default keeps the whole words that fit.
+        ("Main Street Clinic Document Intake", "main-street-clinic"),
+        ("An Agent Name That Is Fifty Characters Long Really", "an-agent-name-that-is"),
+        ("St. Mary's Hospital Admissions Desk", "st-mary-s-hospital"),
+        # One word longer than the limit is cut, not dropped.
+        ("Supercalifragilisticexpialidocious Intake", "supercalifragilisticexpial"),
+        ("x" * pre_gen.SLUG_MAX_LENGTH, "x" * pre_gen.SLUG_MAX_LENGTH),
+    ],
+)
+def test_default_slug_keeps_whole_words_within_the_limit(agent_name: str, slug: str) -> None:
+    derived = default_answers(agent_name)
+    assert derived["agent_slug"] == slug
+    assert derived["package_name"] == slug.replace("-", "_")
+    pre_gen.check_agent_slug(derived["agent_slug"])
+    pre_gen.check_package_name(derived["package_name"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    first=st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=40),
+    rest=st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyzéÇ0123456789", min_size=1, max_size=30),
+        max_size=10,
+    ),
+)
+def test_default_slug_of_any_name_fits_the_system_user_limit(first: str, rest: list[str]) -> None:
+    # The name starts with a letter, so only its length could make the default slug invalid.
+    agent_name = " ".join([first.capitalize(), *rest])
+    derived = default_answers(agent_name)
+    slug = derived["agent_slug"]
+    assert 0 < len(slug) <= pre_gen.SLUG_MAX_LENGTH, agent_name
+    assert pre_gen.SLUG_PATTERN.fullmatch(slug), agent_name
+    assert not slug.endswith("-") and "--" not in slug, agent_name
+    assert pre_gen.PACKAGE_NAME_PATTERN.fullmatch(derived["package_name"]), agent_name
 
 
 @pytest.mark.parametrize(
@@ -387,8 +441,14 @@ def test_rendered_post_gen_hook_trims_and_prints_next_steps(tmp_path: Path) -> N
         ),
         tmp_path,
     )
+    # As from a shell in tmp_path: cookiecutter runs the hook inside the project it made there.
     result = subprocess.run(
-        [sys.executable, str(hook)], cwd=project, capture_output=True, text=True, check=True
+        [sys.executable, str(hook)],
+        cwd=project,
+        env={**os.environ, "PWD": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert not (project / "src/intake_bot/integrations/llm/anthropic.py").exists()
     assert not (project / "src/intake_bot/integrations/telegram.py").exists()
@@ -403,3 +463,39 @@ def test_rendered_post_gen_hook_trims_and_prints_next_steps(tmp_path: Path) -> N
         "pytest",
     ):
         assert step in result.stdout
+
+
+def test_next_steps_path_is_relative_to_the_users_directory_when_inside_it(tmp_path: Path) -> None:
+    project = tmp_path / "out" / "intake-bot"
+    project.mkdir(parents=True)
+    assert post_gen.shown_path(project, str(tmp_path)) == "out/intake-bot"
+    assert post_gen.shown_path(project, str(tmp_path / "out")) == "intake-bot"
+    assert post_gen.shown_path(project, str(project)) == "."
+
+
+def test_next_steps_path_is_absolute_when_shorter_or_the_users_directory_is_unknown(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "intake-bot"
+    project.mkdir()
+    deep = tmp_path.joinpath(*["d"] * 60)
+    deep.mkdir(parents=True)
+    assert post_gen.shown_path(project, str(deep)) == str(project)  # "../" * 60 is longer
+    for unknown in (None, "", "relative/dir", str(tmp_path / "gone")):
+        assert post_gen.shown_path(project, unknown) == str(project)
+
+
+def test_next_steps_path_follows_a_linked_users_directory(tmp_path: Path) -> None:
+    project = tmp_path / "real" / "out" / "intake-bot"
+    project.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert post_gen.shown_path(project, str(tmp_path / "link")) == "out/intake-bot"
+
+
+def test_next_steps_quote_the_path_and_never_pass_it_as_an_option(tmp_path: Path) -> None:
+    project = tmp_path / "-my agents" / "intake-bot"
+    project.mkdir(parents=True)
+    shown = post_gen.shown_path(project, str(tmp_path))
+    assert shown == "./-my agents/intake-bot"
+    steps = post_gen.next_steps(shown, "intake-bot")
+    assert "  cd './-my agents/intake-bot'\n" in steps

@@ -64,9 +64,9 @@ class AgentHome:
         os.utime(path, (past, past), follow_symlinks=False)
         return path
 
-    def drop_samples(self) -> None:
+    def drop_samples(self, age: float = SETTLED_AGE_SECONDS) -> None:
         for sample in sorted((SAMPLES / "incoming").iterdir()):
-            self.drop(sample.name, sample.read_bytes())
+            self.drop(sample.name, sample.read_bytes(), age)
 
     def files(self, folder: str) -> list[str]:
         """Names in a state folder, without the .why.json sidecars."""
@@ -75,7 +75,7 @@ class AgentHome:
             return []
         return sorted(p.name for p in path.iterdir() if not p.name.endswith(SIDECAR))
 
-    def command(self, *args: str) -> list[str]:
+    def command(self, *args: str, state_dir: Path | None = None) -> list[str]:
         return [
             sys.executable,
             "-m",
@@ -83,7 +83,7 @@ class AgentHome:
             "--env-file",
             str(self.env_file),
             "--state-dir",
-            str(self.state),
+            str(state_dir or self.state),
             *args,
         ]
 
@@ -97,9 +97,11 @@ class AgentHome:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, timeout: float = 60, state_dir: Path | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            self.command(*args),
+            self.command(*args, state_dir=state_dir),
             cwd=self.root,
             capture_output=True,
             text=True,

@@ -149,6 +149,18 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server whose accept queue takes a burst of connections.
+
+    Python's default queue holds five: twenty agents connecting at once overflow it, the kernel
+    drops the extra connection requests, and a client asks again only a second later, past the
+    short HTTP timeouts of the fault tests; the request would then time out before the stub saw it.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class StubServer:
     """A scriptable HTTP server on 127.0.0.1; subclasses shape the normal answer and the errors."""
 
@@ -173,8 +185,7 @@ class StubServer:
 
     def start(self):
         """Listen on a free port of 127.0.0.1 and serve in a background thread."""
-        self._server = ThreadingHTTPServer((LOCALHOST, 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((LOCALHOST, 0), _Handler)
         self._server.stub = self
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True

@@ -25,7 +25,7 @@ from .observability.audit import AuditError, AuditLog
 from .observability.costs import CostLedger, PriceTable, today_utc
 from .reliability.files import atomic_write_bytes, atomic_write_json, free_path
 from .reliability.http import PermanentError, RetryPolicy, TransientError
-from .reliability.inbox import Inbox, read_regular_file
+from .reliability.inbox import DATABASE_FILE, Inbox, read_regular_file
 from .security.db import Database
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Agent:
     def __init__(self, settings):
         self.settings = settings
         self.inbox = Inbox(settings.state_dir)
-        self.db = Database(settings.state_dir / "agent.db")
+        self.db = Database(settings.state_dir / DATABASE_FILE)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
         self.ledger = CostLedger(
             settings.state_dir / "costs", AGENT_SLUG, PriceTable.load(settings.prices_file)
@@ -209,7 +209,10 @@ class Agent:
         signal.signal(signal.SIGINT, request_stop)
 
     def recover(self) -> None:
-        """Put files a crash left in processing/ back in the queue, or in failed/ after N tries."""
+        """Put files a crash left in processing/ back in the queue, or in failed/ after N tries.
+
+        An item at its last attempt whose result was written before the crash goes to done/.
+        """
         for temp in self.inbox.remove_temp_files():
             logger.info("Removed %s, left by an interrupted write", temp.name)
         for path in self.inbox.leftovers():
@@ -220,11 +223,17 @@ class Agent:
                 # It was decided before the crash; only the last move (and its sidecar) was missing.
                 target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
             elif row and row["attempts"] >= self.settings.max_attempts:
-                reason = (
-                    f"gave up after {row['attempts']} attempts, the last one interrupted "
-                    "(a crash or a kill) while being processed"
-                )
-                target = self.fail(path, item_id, reason, row["attempts"], content_hash)
+                result = self.written_result(item_id)
+                if result is not None:
+                    # The last attempt's result had left for outbox/: the item is done, not failed
+                    # (its notification may go twice). Earlier attempts are simply tried again.
+                    target = self.finish(path, item_id, content_hash, result)
+                else:
+                    reason = (
+                        f"gave up after {row['attempts']} attempts, the last one interrupted "
+                        "(a crash or a kill) while being processed"
+                    )
+                    target = self.fail(path, item_id, reason, row["attempts"], content_hash)
             else:
                 target = self.inbox.give_back(path)
             self.audit.append("item.recovered", item_id, file=path.name, to=str(target.parent.name))
@@ -245,10 +254,16 @@ class Agent:
         self.write_heartbeat("stopped")
         logger.info("Agent stopped cleanly")
 
-    def run_once(self) -> int:
-        """Process every file waiting now; return how many were handled."""
+    def run_once(self, wait_for_settling: bool = False) -> int:
+        """Process every file waiting now; return how many were handled.
+
+        With wait_for_settling (the `once` command), files too young to be taken are waited for
+        until they settle, rather than left for a next loop that `once` does not have.
+        """
         if self.disk_full_since is not None and not self.resume_if_writable():
             return 0
+        if wait_for_settling:
+            self.inbox.wait_for_settling(self.stop_requested.wait)
         handled = 0
         for path in self.inbox.waiting():
             if self.stop_requested.is_set() or self.budget_reached():
@@ -437,7 +452,14 @@ class Agent:
             )
         return self._provider
 
-    def finish(self, path: Path, item_id: str, content_hash: str, result: dict) -> None:
+    def written_result(self, item_id: str) -> dict | None:
+        """Return the result an earlier attempt wrote to outbox/ for item_id, if there is one."""
+        try:
+            return json.loads((self.inbox.outbox / f"{item_id}.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):  # atomic writes: a result is whole or absent
+            return None
+
+    def finish(self, path: Path, item_id: str, content_hash: str, result: dict) -> Path:
         """Write the result to outbox/ (once per item), notify, and move the input to done/."""
         outbox = self.inbox.outbox / f"{item_id}.json"
         if not outbox.exists():  # written by an attempt that crashed before the move: keep it
@@ -455,6 +477,7 @@ class Agent:
         self.audit.append("item.moved", item_id, to="done", file=target.name)
         self.heartbeat.count("done")
         logger.info("Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox.name})
+        return target
 
     def park_for_review(
         self, path: Path, item_id: str, content_hash: str, outcome: job.NeedsReview

@@ -76,15 +76,21 @@ def build_parser() -> Parser:
     return parser
 
 
-def load(args, *, log_to_stdout: bool):
-    """Load settings and set up logging for a command."""
+def load(args, *, runs_agent: bool):
+    """Load settings and set up logging for a command.
+
+    `run` and `once` run the agent: they log to stdout and create the state directory if need be.
+    Every other command reads (or decides on) the state an agent made, and stops when there is none.
+    """
     from .observability.logs import configure_logging
+    from .reliability.inbox import check_existing_state
     from .security.settings import load_settings
 
     settings = load_settings(args.env_file, args.state_dir)
-    if log_to_stdout:
+    if runs_agent:
         configure_logging(settings.log_level, settings.log_file, settings.secrets())
     else:
+        check_existing_state(settings.state_dir)
         configure_logging("WARNING", None, settings.secrets(), stream=sys.stderr)
     return settings
 
@@ -92,12 +98,12 @@ def load(args, *, log_to_stdout: bool):
 def command_run(args, once: bool) -> int:
     from .agent import Agent
 
-    settings = load(args, log_to_stdout=True)
+    settings = load(args, runs_agent=True)
     agent = Agent(settings)
     agent.install_signal_handlers()
     agent.start()
     if once:
-        handled = agent.run_once()
+        handled = agent.run_once(wait_for_settling=True)
         agent.write_heartbeat("idle")
         logger.info("Processed %d item(s)", handled)
     else:
@@ -106,10 +112,10 @@ def command_run(args, once: bool) -> int:
 
 
 def command_costs(args) -> int:
-    settings = load(args, log_to_stdout=False)
     since, until = parse_day(args.since), parse_day(args.until)
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}; swap them")
+    settings = load(args, runs_agent=False)
     rows = summarize(read_records(settings.state_dir / "costs", since, until), args.by)
     total = {
         "calls": sum(r["calls"] for r in rows),
@@ -149,7 +155,7 @@ def command_costs(args) -> int:
 def command_audit(args) -> int:
     from .observability.audit import verify
 
-    settings = load(args, log_to_stdout=False)
+    settings = load(args, runs_agent=False)
     path = settings.state_dir / "audit.jsonl"
     problems = verify(path)
     if problems:
@@ -164,7 +170,7 @@ def command_audit(args) -> int:
 def command_review(args) -> int:
     from .agent import Agent
 
-    settings = load(args, log_to_stdout=False)
+    settings = load(args, runs_agent=False)
     agent = Agent(settings)
     if args.review_command == "list":
         reviews = agent.db.reviews()
@@ -205,7 +211,7 @@ def command_review(args) -> int:
 def command_health(args) -> int:
     from .deployment.health import check
 
-    settings = load(args, log_to_stdout=False)
+    settings = load(args, runs_agent=False)
     report = check(settings)
     print(json.dumps(report, indent=2))
     return EXIT_OK if report["status"] == "ok" else EXIT_PROBLEM
@@ -214,7 +220,7 @@ def command_health(args) -> int:
 def command_status(args) -> int:
     from .deployment.heartbeat import read_heartbeat
 
-    settings = load(args, log_to_stdout=False)
+    settings = load(args, runs_agent=False)
     beat = read_heartbeat(settings.state_dir)
     if beat is None:
         print(f"{AGENT_SLUG}: no heartbeat in {settings.state_dir} (never started here)")
@@ -244,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .observability.audit import AuditError
     from .reliability.http import PermanentError
-    from .reliability.inbox import AlreadyRunning
+    from .reliability.inbox import AlreadyRunning, StateDirError
     from .security.db import PeopleFileError
     from .security.settings import SettingsError
 
@@ -265,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         SettingsError,
         DateError,
         AlreadyRunning,
+        StateDirError,
         PeopleFileError,
         PermanentError,
     ) as error:

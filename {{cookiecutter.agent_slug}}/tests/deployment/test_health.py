@@ -2,6 +2,7 @@
 
 import json
 
+from {{ cookiecutter.package_name }}.agent import Agent
 from {{ cookiecutter.package_name }}.deployment import health
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\n"
@@ -27,6 +28,8 @@ def test_a_fresh_agent_that_ran_is_healthy(home):
 
 
 def test_never_started_new_failures_old_backlog_and_budget_are_problems(home):
+    # The state is there but no loop ever ran (say the service failed at start): no heartbeat.
+    Agent(home.settings()).close()
     code, report = run_health(home)
     assert code == 1 and "heartbeat" in failing(report)
 

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from collections import Counter
 
+import pytest
+
 from {{ cookiecutter.package_name }}.observability import audit
 
 DOCUMENTS = 40
@@ -88,3 +90,41 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(home):
         json.loads(line)["action"] for line in (home.state / "audit.jsonl").read_text().splitlines()
     )
     assert actions["item.recovered"] > 0, "no kill landed mid-item: the test proved nothing"
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing in the agent catches it, no step after it runs."""
+
+
+def test_a_crash_after_the_result_was_written_finishes_the_item_on_restart(home, monkeypatch):
+    # At its last attempt, killed between writing the result and notifying: the result has left
+    # for outbox/, so the restart must finish the item, not fail it for being interrupted.
+    home.write_env(MAX_ATTEMPTS="1")
+    home.drop("jane.txt", "Patient: Jane Doe\nDate of birth: 1980-02-03\n")
+    agent = home.agent()
+
+    def killed(text, item_id):
+        raise Killed
+
+    monkeypatch.setattr(agent, "notify", killed)
+    with pytest.raises(Killed):
+        agent.run_once()
+    agent.close()
+    assert home.files("processing") == ["jane.txt"]
+    (written,) = home.files("outbox")
+
+    agent = home.agent()  # start() recovers processing/
+    agent.close()
+
+    assert home.files("done") == ["jane.txt"]
+    assert home.files("processing") == home.files("failed") == home.files("incoming") == []
+    assert home.files("outbox") == [written]
+    result = json.loads((home.state / "outbox" / written).read_text())
+    assert (result["source"], result["person"]["id"]) == ("jane.txt", 1)
+    entries = [json.loads(line) for line in (home.state / "audit.jsonl").read_text().splitlines()]
+    actions = Counter(entry["action"] for entry in entries)
+    assert actions["outbox.written"] == actions["notification.sent"] == 1
+    assert actions["llm.call"] == 1  # finished from the written result, not asked again
+    assert audit.verify(home.state / "audit.jsonl") == []
+    row = sqlite3.connect(home.state / "agent.db").execute("SELECT status FROM items").fetchone()
+    assert row == ("done",)

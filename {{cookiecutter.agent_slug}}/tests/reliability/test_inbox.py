@@ -2,9 +2,18 @@
 
 import json
 import os
+import time
+
+import pytest
 
 from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.observability import audit, costs
+from {{ cookiecutter.package_name }}.reliability import inbox as inbox_module
+from {{ cookiecutter.package_name }}.reliability.inbox import (
+    SETTLE_POLL_SECONDS,
+    SETTLE_SECONDS,
+    Inbox,
+)
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\nDocument type: referral\n"
 UNIQUE_PDF_TEXT = "Client: Youssef Benali"
@@ -228,3 +237,110 @@ def test_a_failed_item_dropped_again_is_retried_with_fresh_attempts(home):
     assert home.files("incoming") == ["odd.txt"]  # a new attempt was made, not a duplicate
     assert "item.retry" in audit_actions(home)
     assert "item.duplicate" not in audit_actions(home)
+
+
+class FakeClock:
+    """Stands in for the time module in reliability/inbox.py; waiting moves it forward."""
+
+    def __init__(self, on_wait=None):
+        self.now = time.time()
+        self.elapsed = 0.0
+        self.waits = 0
+        self.on_wait = on_wait
+
+    def time(self) -> float:
+        return self.now + self.elapsed
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def wait(self, seconds: float) -> bool:
+        self.waits += 1
+        self.elapsed += seconds
+        if self.on_wait is not None:
+            self.on_wait(self)
+        return False
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(inbox_module, "time", fake)
+    return fake
+
+
+def put(inbox: Inbox, name: str, modified: float, content: str = JANE) -> None:
+    path = inbox.incoming / name
+    path.write_text(content)
+    os.utime(path, (modified, modified))
+
+
+def test_once_waits_for_a_file_just_copied_in_until_it_settles(home, clock):
+    inbox = Inbox(home.state)
+    put(inbox, "just-copied.txt", clock.time() - 0.3)
+    assert inbox.waiting() == []
+
+    assert inbox.wait_for_settling(clock.wait) == []
+
+    assert SETTLE_SECONDS - 0.3 <= clock.elapsed <= SETTLE_SECONDS - 0.3 + 2 * SETTLE_POLL_SECONDS
+    assert inbox.waiting() == [inbox.incoming / "just-copied.txt"]
+
+
+def test_once_leaves_a_file_that_changes_while_it_waits(home, clock):
+    inbox = Inbox(home.state)
+    put(inbox, "settled.txt", clock.time() - 60)
+    put(inbox, "uploading.pdf", clock.time(), "%PDF-1.4 first half")
+
+    def writer_appends(fake: FakeClock) -> None:
+        if fake.waits == 3:
+            put(inbox, "uploading.pdf", fake.time(), "%PDF-1.4 first half, second half")
+
+    clock.on_wait = writer_appends
+
+    assert inbox.wait_for_settling(clock.wait) == ["uploading.pdf"]
+
+    assert clock.waits == 3  # it stopped waiting for the file as soon as it changed
+    assert inbox.waiting() == [inbox.incoming / "settled.txt"]
+
+
+def test_once_waits_a_bounded_time_for_a_file_that_never_settles(home, clock):
+    inbox = Inbox(home.state)
+    put(inbox, "from-the-future.txt", clock.time() + 3600)
+
+    assert inbox.wait_for_settling(clock.wait) == ["from-the-future.txt"]
+
+    assert clock.elapsed <= SETTLE_SECONDS + 2 * SETTLE_POLL_SECONDS
+    assert inbox.waiting() == []
+
+
+def test_once_does_not_wait_for_settled_or_hidden_files_and_stops_when_asked(home, clock):
+    inbox = Inbox(home.state)
+    put(inbox, "settled.txt", clock.time() - 60)
+    put(inbox, ".upload-in-progress.txt", clock.time())
+    assert inbox.wait_for_settling(clock.wait) == []
+    assert clock.waits == 0
+
+    put(inbox, "young.txt", clock.time())
+    assert inbox.wait_for_settling(lambda seconds: True) == ["young.txt"]  # a stop request
+
+
+def test_run_takes_no_file_before_it_settles(home):
+    agent = home.agent()
+    # Modified a minute "from now": too young for the whole test, however slow the machine.
+    home.drop("uploading.txt", JANE, age=-60)
+    assert agent.run_once() == 0
+    agent.close()
+    assert home.files("incoming") == ["uploading.txt"]
+    assert home.files("processing") == home.files("done") == []
+
+
+def test_the_once_command_processes_samples_copied_in_just_before(home):
+    home.drop_samples(age=0)  # as `cp samples/incoming/* var/incoming/` leaves them
+
+    result = home.cli("once")
+
+    assert result.returncode == 0, result.stderr
+    assert home.files("done") == ["invoice-youssef-benali.pdf", "referral-jane-doe.txt"]
+    assert home.files("review") == ["lab-result-marie-martin.md"]
+    assert home.files("incoming") == home.files("processing") == home.files("failed") == []
+    assert len(home.files("outbox")) == 2

@@ -1,10 +1,15 @@
 """Settings and secrets: one private .env, nothing exported, every bad value named with its fix."""
 
+import io
 import logging
 import os
 from pathlib import Path
 
+import hypothesis
 import pytest
+from dotenv import dotenv_values
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.security import settings as settings_module
 from {{ cookiecutter.package_name }}.security.settings import SettingsError, load_settings
@@ -128,6 +133,66 @@ def test_a_malformed_line_names_its_line_number(workdir):
 
     assert "KEY=value" in str(caught.value)
     assert API_KEY not in str(caught.value)
+
+
+UNCLOSED = "not closed"
+TRAILING = "after its closing quote"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "problem"),
+    [
+        ('LLM_PROVIDER=fake\nLLM_MODEL="gpt-4o-mini\nMAX_ATTEMPTS=3\n', 2, "LLM_MODEL", UNCLOSED),
+        ("# settings\n\n\nLLM_MODEL='gpt-4o-mini\n", 4, "LLM_MODEL", UNCLOSED),
+        # python-dotenv would read on to the next quote, swallowing the settings in between.
+        ('LLM_MODEL="gpt-4o-mini\nMAX_ATTEMPTS=1\nLOG_LEVEL="DEBUG"\n', 1, "LLM_MODEL", UNCLOSED),
+        ('LLM_MODEL="gpt-4o-mini\nMAX_ATTEMPTS=1"\n', 1, "LLM_MODEL", UNCLOSED),
+        ('export LLM_MODEL = "gpt-4o-mini\n', 1, "LLM_MODEL", UNCLOSED),
+        ('LLM_MODEL="gpt-4o" mini\n', 1, "LLM_MODEL", TRAILING),
+        ("LLM_MODEL='gpt-4o'mini\n", 1, "LLM_MODEL", TRAILING),
+    ],
+)
+def test_an_unbalanced_quote_is_refused_with_its_line_and_key(workdir, text, line, key, problem):
+    write_env(workdir / ".env", text)
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+
+    message = str(caught.value)
+    assert message.startswith(f".env line {line}: ")
+    assert key in message and problem in message and "fix: " in message
+    assert "\n" not in message
+
+
+def test_an_unbalanced_quote_in_a_secret_does_not_show_the_secret(workdir):
+    write_env(workdir / ".env", f'LLM_MODEL=gpt-4o-mini\nLLM_API_KEY="{API_KEY}\n')
+
+    with pytest.raises(SettingsError, match=r"line 2: .* LLM_API_KEY") as caught:
+        load_settings()
+
+    assert API_KEY not in str(caught.value)
+
+
+def test_quotes_that_close_on_their_line_are_read_as_before(workdir):
+    write_env(
+        workdir / ".env",
+        'LLM_MODEL="gpt-4o-mini"  # the default\n'
+        "LLM_API_KEY='it\\'s-a-key'\n"
+        'TELEGRAM_CHAT_ID="12\\"34"\r\n'
+        "\n  \n"
+        'LOG_LEVEL=debug"\n'
+        'LLM_BASE_URL=""\n',
+    )
+
+    values = settings_module.read_env_file(workdir / ".env")
+
+    assert values == {
+        "LLM_MODEL": "gpt-4o-mini",
+        "LLM_API_KEY": "it's-a-key",
+        "TELEGRAM_CHAT_ID": '12"34',
+        "LOG_LEVEL": 'debug"',
+        "LLM_BASE_URL": "",
+    }
 
 
 def test_a_file_that_is_not_utf8_is_refused(workdir):
@@ -268,3 +333,33 @@ def test_unknown_keys_are_warned_about_not_fatal(workdir, caplog):
     assert settings.llm_model == "known"
     assert "LLM_API_KEYY" in caplog.text
     assert "typo-value-123456" not in caplog.text
+
+
+def one_line(excluded: str) -> st.SearchStrategy[str]:
+    """Return text on one line (no controls, separators or surrogates) without excluded."""
+    characters = st.characters(
+        exclude_categories=("Cc", "Zl", "Zp", "Cs"), exclude_characters=excluded
+    )
+    return st.text(characters, max_size=20)
+
+
+# Values as each quote style allows them on one line: unquoted without quotes, # or backslashes;
+# quoted without that quote or a backslash.
+VALUES = st.one_of(
+    one_line("\"'#\\").map(str.strip),
+    one_line('"\\').map(lambda value: f'"{value}"'),
+    one_line("'\\").map(lambda value: f"'{value}'"),
+)
+KEYS = st.sampled_from(["LLM_MODEL", "LLM_API_KEY", "TELEGRAM_CHAT_ID", "X_1", "_Y"])
+
+
+# The file is rewritten for every example: the folder need not be fresh.
+@hypothesis.settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(KEYS, VALUES), max_size=8), st.sampled_from(["\n", "\r\n", "\n\n"]))
+def test_a_file_of_balanced_lines_reads_as_python_dotenv_reads_it(tmp_path, lines, newline):
+    text = "".join(f"{key}={value}{newline}" for key, value in lines)
+    path = tmp_path / "balanced.env"
+    path.write_text(text, encoding="utf-8", newline="")
+
+    expected = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    assert settings_module.read_env_file(path) == {k: v or "" for k, v in expected.items()}

@@ -10,9 +10,11 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import AGENT_SLUG
 from .files import (
     TEMP_MARKER,
     atomic_write_bytes,
@@ -26,13 +28,69 @@ logger = logging.getLogger(__name__)
 
 FOLDERS = ("incoming", "processing", "done", "failed", "review", "outbox", "archive")
 LOCK_FILE = "agent.lock"
+# Made with the folders by the agent's first run: a directory without it holds no agent's state
+# (a mistyped --state-dir, or an agent that never ran there).
+DATABASE_FILE = "agent.db"
+WHERE_STATE_COMES_FROM = "check --state-dir or STATE_DIRECTORY"
 SIDECAR_SUFFIX = ".why.json"
 # A file younger than this may still be being uploaded (scp, rsync write in place).
 SETTLE_SECONDS = 1.0
+# How often `once` looks again at files it waits for while they settle.
+SETTLE_POLL_SECONDS = 0.1
 
 
 class AlreadyRunning(Exception):
     """Another agent process owns this state directory."""
+
+
+class StateDirError(Exception):
+    """The state directory is missing or cannot be made; the message says why and how to fix it."""
+
+
+def check_existing_state(root: Path) -> None:
+    """Raise StateDirError unless root holds an agent's state.
+
+    Commands that only read never make one, so a mistyped path is reported instead of being read as
+    an agent with no costs, an intact audit log and nothing to review.
+    """
+    if root.is_dir() and (root / DATABASE_FILE).is_file():
+        return
+    if not root.exists():
+        why = "the directory does not exist"
+    elif not root.is_dir():
+        why = "it is a file, not a directory"
+    else:
+        why = f"the directory holds no {DATABASE_FILE}, so the agent never ran with it"
+    raise StateDirError(
+        f"no agent state at {root}: {why}; {WHERE_STATE_COMES_FROM}, or run "
+        f"`{AGENT_SLUG} once` to create it"
+    )
+
+
+def create_state_dir(root: Path) -> None:
+    """Make root and its folders; its parent must exist (a missing one means a mistyped path)."""
+    if root.exists() and not root.is_dir():
+        raise StateDirError(
+            f"cannot use {root} as the state directory: it is a file, not a directory; "
+            f"{WHERE_STATE_COMES_FROM}"
+        )
+    if not root.parent.is_dir():
+        raise StateDirError(
+            f"cannot create the state directory {root}: its parent {root.parent} "
+            f"{'is not a directory' if root.parent.exists() else 'does not exist'}; "
+            f"{WHERE_STATE_COMES_FROM}, or create the parent first"
+        )
+    for folder in (root, *(root / name for name in FOLDERS)):
+        try:
+            folder.mkdir(exist_ok=True, mode=0o750)
+        except FileExistsError:
+            raise StateDirError(
+                f"cannot create {folder}: a file of that name is in the way; move it elsewhere"
+            ) from None
+        except OSError as error:
+            raise StateDirError(
+                f"cannot create {folder}: {error.strerror}; {WHERE_STATE_COMES_FROM}"
+            ) from None
 
 
 class Inbox:
@@ -40,9 +98,7 @@ class Inbox:
 
     def __init__(self, root: Path):
         self.root = root
-        root.mkdir(parents=True, exist_ok=True, mode=0o750)
-        for folder in FOLDERS:
-            (root / folder).mkdir(exist_ok=True, mode=0o750)
+        create_state_dir(root)
         self.incoming = root / "incoming"
         self.processing = root / "processing"
         self.outbox = root / "outbox"
@@ -84,6 +140,55 @@ class Inbox:
                 if now - mtime >= SETTLE_SECONDS:
                     entries.append((mtime, entry.name))
         return [self.incoming / name for _, name in sorted(entries)]
+
+    def wait_for_settling(self, wait: Callable[[float], bool]) -> list[str]:
+        """Wait until the files in incoming/ that are only too young to be taken have settled.
+
+        For `once`, which processes what is waiting now: a file copied in just before is waited
+        for, not skipped. A file that changes meanwhile is still being written and is left for the
+        next run, as is one still too young when the wait ends (at most SETTLE_SECONDS and a poll
+        from now: only a modification time in the future lasts longer). wait(seconds) sleeps and
+        returns True to stop waiting at once (a stop request). Return the names left.
+        """
+        young = self._young_files()
+        changed: list[str] = []
+        deadline = time.monotonic() + SETTLE_SECONDS + SETTLE_POLL_SECONDS
+        while young and time.monotonic() < deadline and not wait(SETTLE_POLL_SECONDS):
+            self._drop_settled(young, changed)
+        self._drop_settled(young, changed)
+        for name in changed:
+            logger.info("Left %s in incoming/: it is still being written", name)
+        for name in young:
+            logger.info("Left %s in incoming/: it has not settled yet", name)
+        return sorted([*changed, *young])
+
+    def _young_files(self) -> dict[str, tuple[int, int, int]]:
+        """Return the visible files in incoming/ too young to be taken, with their signatures."""
+        now = time.time()
+        young = {}
+        with os.scandir(self.incoming) as scan:
+            for entry in scan:
+                if entry.name.startswith("."):
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                if now - info.st_mtime < SETTLE_SECONDS:
+                    young[entry.name] = content_signature(info)
+        return young
+
+    def _drop_settled(self, young: dict[str, tuple[int, int, int]], changed: list[str]) -> None:
+        """Move the files that changed from young to changed; drop those settled or gone."""
+        now = time.time()
+        for name, seen in list(young.items()):
+            try:
+                info = (self.incoming / name).lstat()
+            except FileNotFoundError:
+                del young[name]
+                continue
+            if content_signature(info) != seen:
+                del young[name]
+                changed.append(name)
+            elif now - info.st_mtime >= SETTLE_SECONDS:
+                del young[name]
 
     def oldest_waiting_seconds(self) -> tuple[int, float]:
         """Return how many files wait in incoming/ and the age in seconds of the oldest."""
@@ -133,6 +238,11 @@ class Inbox:
     def leftovers(self) -> list[Path]:
         """Return the files a crash left in processing/."""
         return sorted(p for p in self.processing.iterdir() if not p.name.startswith("."))
+
+
+def content_signature(info: os.stat_result) -> tuple[int, int, int]:
+    """Return what changes when a file is written to or replaced: inode, size, modification time."""
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
