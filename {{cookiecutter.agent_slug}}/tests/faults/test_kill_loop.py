@@ -10,6 +10,7 @@ audit entries or cost records than the attempts the database counted; `audit ver
 
 import json
 import random
+import re
 import signal
 import subprocess
 import time
@@ -25,10 +26,13 @@ pytestmark = pytest.mark.faults
 DOCUMENTS = 500
 KILLS = 100
 SEED = 20260501
-# Long enough for start-up (about 0.3 s) plus a few items, short enough that most kills land
-# while an item is in flight: each document makes the fake LLM sleep a little.
+# Half the kills come anywhere from start-up (about 0.3 s on an idle machine) to a few items in;
+# the other half wait until an item is in processing/, then strike within its fake LLM call, so a
+# start-up slowed by a busy machine cannot leave too few kills landing mid-item.
 KILL_AFTER_SECONDS = (0.1, 1.0)
 LLM_SLEEP_SECONDS = 0.04
+WORK_WAIT_SECONDS = 30
+STARTED_LINE = re.compile(rb'"msg": "Agent [^"]* started"')
 FINISH_RUNS = 6
 FINISH_TIMEOUT_SECONDS = 300
 INTERRUPTED = "interrupted"
@@ -89,6 +93,24 @@ def start(home, log_path):
         )
 
 
+def wait_until_at_work(home, process, log_path) -> None:
+    """Return once the agent, past its start-up, holds an item in processing/ (or has exited).
+
+    Until its start-up has logged "started", what is in processing/ is a previous run's leftover,
+    still to be recovered.
+    """
+    deadline = time.monotonic() + WORK_WAIT_SECONDS
+    started = False
+    while time.monotonic() < deadline and process.poll() is None:
+        started = started or STARTED_LINE.search(log_path.read_bytes()) is not None
+        if started and (
+            evidence.entries(home.state / "processing")
+            or not evidence.entries(home.state / "incoming")
+        ):
+            return
+        time.sleep(0.005)
+
+
 def finish(home) -> list[subprocess.CompletedProcess]:
     """Run `once` until nothing waits (items given back to incoming/ need more passes)."""
     runs = []
@@ -105,8 +127,9 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
     report.test = "kill -9 loop"
     report.tried = (
         f"{DOCUMENTS} documents (results, reviews, malformed and failing LLM answers, refused "
-        f"files, PDFs); `run` killed with SIGKILL {KILLS} times at random moments "
-        f"({KILL_AFTER_SECONDS[0]}-{KILL_AFTER_SECONDS[1]}s after each start), then finished"
+        f"files, PDFs); `run` killed with SIGKILL {KILLS} times at random moments (half "
+        f"{KILL_AFTER_SECONDS[0]}-{KILL_AFTER_SECONDS[1]}s after a start, half while an item is "
+        "in processing/), then finished"
     )
     rng = random.Random(SEED)
     docs = documents(rng)
@@ -117,8 +140,13 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
 
     started = time.monotonic()
     for kill in range(KILLS):
-        process = start(home, logs / f"run-{kill:03d}.log")
-        time.sleep(rng.uniform(*KILL_AFTER_SECONDS))
+        log_path = logs / f"run-{kill:03d}.log"
+        process = start(home, log_path)
+        if kill % 2:
+            wait_until_at_work(home, process, log_path)
+            time.sleep(rng.uniform(0, LLM_SLEEP_SECONDS))
+        else:
+            time.sleep(rng.uniform(*KILL_AFTER_SECONDS))
         process.send_signal(signal.SIGKILL)
         process.wait()
     killing_seconds = time.monotonic() - started
