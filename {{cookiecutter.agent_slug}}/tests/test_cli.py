@@ -158,6 +158,7 @@ def test_once_creates_the_state_dir_under_an_existing_parent_then_commands_read_
 
     assert sorted(path.name for path in state_dir.iterdir() if path.is_dir()) == [
         "archive",
+        "decisions",
         "done",
         "failed",
         "incoming",

@@ -23,7 +23,8 @@ from .integrations.llm.base import LLMError
 from .integrations.notify import make_notifier
 from .observability.audit import AuditError, AuditLog
 from .observability.costs import CostLedger, PriceTable, today_utc
-from .reliability.files import atomic_write_bytes, atomic_write_json, free_path
+from .reliability import effects
+from .reliability.files import atomic_create_json, atomic_write_bytes, free_path
 from .reliability.http import PermanentError, RetryPolicy, TransientError
 from .reliability.inbox import DATABASE_FILE, Inbox, read_regular_file
 from .security.db import Database
@@ -31,7 +32,15 @@ from .security.db import Database
 logger = logging.getLogger(__name__)
 
 ITEM_ID_CHARS = 16
-ALERTS_FILE = "alerts.json"
+# An item in hand when the process died this many times is taken for the cause (a document that
+# crashes a parser, or exhausts memory): it goes to failed/. Below systemd's start limit
+# (agent_start_limit_burst), so the unit is still running when the item is given up.
+MAX_CRASHES = 3
+# Operator decisions handed to the running agent (one writer per state directory).
+DECISIONS_FOLDER = "decisions"
+REFUSED_SUFFIX = ".refused.json"
+# A disk-full alert cannot be queued on a full disk: it is sent directly, tried this many times.
+DISK_ALERT_TRIES = 5
 TERMINAL = {"done": "done", "review": "review", "failed": "failed"}
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # Written and removed in the state directory to learn whether writes succeed again after a full
@@ -166,9 +175,12 @@ class Agent:
             timeout_seconds=settings.http_timeout_seconds,
         )
         self.notifier = make_notifier(settings, self.policy, on_wait=self.systemd.watchdog)
+        self.effects = effects.Sender(self.db, self.inbox.outbox)
+        self.decisions = settings.state_dir / DECISIONS_FOLDER
         self.stop_requested = threading.Event()
         self.clock = ItemClock(settings.item_time_limit_seconds)
         self.disk_full_since: str | None = None  # set while paused for a full disk
+        self._disk_alert_tries = 0
         self._disk_alerted = False
         self._provider = None
 
@@ -182,6 +194,7 @@ class Agent:
             logger.info("Loaded %d people from %s", count, self.settings.people_csv)
         self.provider()  # a wrong provider or a missing API key stops the start, loudly
         self.recover()
+        self.deliver_effects()  # what a crash left queued, before anything new
         self.write_heartbeat("running")
         self.systemd.ready(self.status_line())
         logger.info(
@@ -209,9 +222,12 @@ class Agent:
         signal.signal(signal.SIGINT, request_stop)
 
     def recover(self) -> None:
-        """Put files a crash left in processing/ back in the queue, or in failed/ after N tries.
+        """Finish the moves a crash cut short, and give back the items it interrupted.
 
-        An item at its last attempt whose result was written before the crash goes to done/.
+        An item decided before the crash (its status and effects committed) gets its last move. An
+        item interrupted while in hand goes back to the end of the queue with its attempt given
+        back: a kill, a power cut or a stop is not the item's fault. Only an item in hand at
+        MAX_CRASHES deaths of the process is taken for their cause and goes to failed/.
         """
         for temp in self.inbox.remove_temp_files():
             logger.info("Removed %s, left by an interrupted write", temp.name)
@@ -220,23 +236,27 @@ class Agent:
             row = self.db.item(content_hash) if content_hash else None
             item_id = row["item_id"] if row else None
             if row and row["status"] in TERMINAL:
-                # It was decided before the crash; only the last move (and its sidecar) was missing.
                 target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
-            elif row and row["attempts"] >= self.settings.max_attempts:
-                result = self.written_result(item_id)
-                if result is not None:
-                    # The last attempt's result had left for outbox/: the item is done, not failed
-                    # (its notification may go twice). Earlier attempts are simply tried again.
-                    target = self.finish(path, item_id, content_hash, result)
-                else:
+            elif row and row["status"] == "processing":
+                row = self.db.give_back_attempt(content_hash, crashed=True)
+                if row["crashes"] >= MAX_CRASHES:
                     reason = (
-                        f"gave up after {row['attempts']} attempts, the last one interrupted "
-                        "(a crash or a kill) while being processed"
+                        f"the agent process died {row['crashes']} times while it held this "
+                        "document (killed, out of memory, or crashed by it); it is set aside so "
+                        "the others go on. Retry it once the cause is fixed: agentctl retry"
                     )
                     target = self.fail(path, item_id, reason, row["attempts"], content_hash)
+                else:
+                    target = self.inbox.give_back_last(path)
             else:
                 target = self.inbox.give_back(path)
-            self.audit.append("item.recovered", item_id, file=path.name, to=str(target.parent.name))
+            self.audit.append(
+                "item.recovered",
+                item_id,
+                file=path.name,
+                to=str(target.parent.name),
+                **({"crashes": row["crashes"]} if row else {}),
+            )
             logger.warning("Recovered %s from processing/ into %s/", path.name, target.parent.name)
 
     # The loop ---------------------------------------------------------------------------------
@@ -250,6 +270,7 @@ class Agent:
             deadline = time.monotonic() + self.settings.poll_interval_seconds
             while not self.stop_requested.is_set() and time.monotonic() < deadline:
                 self.systemd.watchdog()
+                self.between_items()
                 self.stop_requested.wait(min(1.0, self.settings.poll_interval_seconds))
         self.write_heartbeat("stopped")
         logger.info("Agent stopped cleanly")
@@ -262,6 +283,7 @@ class Agent:
         """
         if self.disk_full_since is not None and not self.resume_if_writable():
             return 0
+        self.between_items()
         if wait_for_settling:
             self.inbox.wait_for_settling(self.stop_requested.wait)
         handled = 0
@@ -278,15 +300,30 @@ class Agent:
                 break
             handled += 1
             self.write_heartbeat("running")
+            self.between_items()
         return handled
+
+    def between_items(self) -> None:
+        """Apply the decisions operators handed over, and deliver the effects now due."""
+        if self.disk_full_since is not None:
+            return
+        try:
+            self.apply_decisions()
+            self.deliver_effects()
+        except (OSError, sqlite3.Error, AuditError) as error:
+            if not is_disk_full(error):
+                raise
+            self.pause_for_disk(str(error))
+
+    def deliver_effects(self) -> None:
+        self.effects.deliver(self.audit, self.notifier)
 
     def budget_reached(self) -> bool:
         spent = self.ledger.spent_today()
         reached = spent >= self.settings.daily_budget_usd
         if reached:
-            self.alert_once(
-                "budget",
-                today_utc().isoformat(),
+            self.alert(
+                f"budget:{today_utc().isoformat()}",
                 f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
                 f"${self.settings.daily_budget_usd:.2f}); documents wait until "
                 "tomorrow (UTC) or a higher DAILY_BUDGET_USD.",
@@ -333,7 +370,14 @@ class Agent:
         if row and row["status"] == "failed":
             # Dropped again after it failed (by hand or `agentctl retry`): a fresh set of attempts.
             self.db.reset_attempts(content_hash)
-            self.audit.append("item.retry", item_id, file=original_name, reason=row["reason"])
+            self.audit.append(
+                "item.retry",
+                item_id,
+                file=original_name,
+                reason=row["reason"],
+                attempts=row["attempts"],
+                crashes=row["crashes"],
+            )
         elif row and row["status"] in TERMINAL:
             target = self.inbox.place(
                 claimed,
@@ -369,7 +413,7 @@ class Agent:
             return self.retry_later(claimed, item_id, str(error), attempt, content_hash)
         except PermanentError as error:
             # A configuration problem (bad API key...): the document itself is fine; keep it.
-            self.alert_once("config", str(error), f"{AGENT_SLUG}: {error}")
+            self.alert(f"config:{today_utc().isoformat()}:{error}", f"{AGENT_SLUG}: {error}")
             return self.retry_later(claimed, item_id, str(error), attempt, content_hash)
         if isinstance(outcome, job.NeedsReview):
             self.park_for_review(claimed, item_id, content_hash, outcome)
@@ -432,9 +476,8 @@ class Agent:
             cost_usd=record["cost_usd"],
         )
         if record["cost_usd"] is None:
-            self.alert_once(
-                "unknown_price",
-                model,
+            self.alert(
+                f"unknown_price:{model}",
                 f"{AGENT_SLUG}: no price known for model {model}; its costs are "
                 "recorded as null until it is added to the price table (PRICES_FILE).",
             )
@@ -452,32 +495,37 @@ class Agent:
             )
         return self._provider
 
-    def written_result(self, item_id: str) -> dict | None:
-        """Return the result an earlier attempt wrote to outbox/ for item_id, if there is one."""
-        try:
-            return json.loads((self.inbox.outbox / f"{item_id}.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):  # atomic writes: a result is whole or absent
-            return None
-
     def finish(self, path: Path, item_id: str, content_hash: str, result: dict) -> Path:
-        """Write the result to outbox/ (once per item), notify, and move the input to done/."""
-        outbox = self.inbox.outbox / f"{item_id}.json"
-        if not outbox.exists():  # written by an attempt that crashed before the move: keep it
-            # Recorded first: if the audit log cannot be written, no result leaves unrecorded.
-            self.audit.append(
-                "outbox.written",
-                item_id,
-                file=outbox.name,
-                person=result.get("person", {}).get("id"),
-            )
-            atomic_write_json(outbox, result)
-        self.notify(job.notification(result), item_id)
-        self.db.finish_item(content_hash, "done", outbox=outbox.name)
+        """Mark the item done with its result and notification queued, move it, deliver them."""
+        self.db.finish_item(
+            content_hash,
+            "done",
+            outbox=outbox_name(item_id),
+            effects=self.done_effects(item_id, content_hash, result),
+        )
         target = self.inbox.place(path, "done")
         self.audit.append("item.moved", item_id, to="done", file=target.name)
         self.heartbeat.count("done")
-        logger.info("Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox.name})
+        logger.info(
+            "Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox_name(item_id)}
+        )
+        self.deliver_effects()
         return target
+
+    def done_effects(self, item_id: str, content_hash: str, result: dict) -> tuple:
+        return (
+            effects.result_file(item_id, result),
+            effects.message(
+                f"{item_id}:{self.round(content_hash)}:done",
+                item_id,
+                f"{job.notification(result)} [item {item_id}]",
+            ),
+        )
+
+    def round(self, content_hash: str) -> int:
+        """Return how many times the item was dropped again after it failed, plus one."""
+        row = self.db.item(content_hash)
+        return row["round"] if row else 1
 
     def park_for_review(
         self, path: Path, item_id: str, content_hash: str, outcome: job.NeedsReview
@@ -489,13 +537,24 @@ class Agent:
             reason=outcome.reason,
             candidates=[c.id for c in outcome.candidates],
         )
-        # The review row comes before the item's status: a crash in between then retries the
-        # item, instead of leaving a file in review/ that no review list shows.
+        # The review row, the item's status and the message are committed together: a crash
+        # before retries the item, a crash after lets recovery finish the move.
         planned = free_path(self.settings.state_dir / "review", path.name)
-        self.db.add_review(
-            item_id, planned.name, outcome.reason, outcome.fields, outcome.candidates
+        message = effects.message(
+            f"{item_id}:{self.round(content_hash)}:review",
+            item_id,
+            f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
+            f"Run: {AGENT_SLUG} review show {item_id}",
         )
-        self.db.finish_item(content_hash, "review", reason=outcome.reason)
+        self.db.add_review(
+            item_id,
+            planned.name,
+            outcome.reason,
+            outcome.fields,
+            outcome.candidates,
+            content_hash=content_hash,
+            effects=(message,),
+        )
         target = self.inbox.place(
             path,
             "review",
@@ -509,11 +568,7 @@ class Agent:
         )
         self.audit.append("item.moved", item_id, to="review", file=target.name)
         self.heartbeat.count("review")
-        self.notify(
-            f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
-            f"Run: {AGENT_SLUG} review show {item_id}",
-            item_id,
-        )
+        self.deliver_effects()
         logger.info(
             "Needs review: %s (%s)", target.name, outcome.reason, extra={"item_id": item_id}
         )
@@ -559,9 +614,16 @@ class Agent:
         if self.disk_full_since is None:
             self.disk_full_since = datetime.now(UTC).isoformat(timespec="seconds")
         logger.error("Disk full, processing paused: %s", reason, extra={"alert": "disk"})
-        if self._disk_alerted:
+        self.send_disk_alert(reason)
+
+    def send_disk_alert(self, reason: str) -> None:
+        """Tell the owner, directly: on a full disk the alert cannot be queued.
+
+        It counts as sent only once delivered; each pause tries it a bounded number of times.
+        """
+        if self._disk_alerted or self._disk_alert_tries >= DISK_ALERT_TRIES:
             return
-        self._disk_alerted = True
+        self._disk_alert_tries += 1
         text = (
             f"{AGENT_SLUG}: the disk is full ({reason}); processing is paused and resumes by "
             f"itself once there is space. Nothing is lost: documents wait in incoming/."
@@ -569,11 +631,19 @@ class Agent:
         try:
             self.notifier.send(text)
         except (TransientError, PermanentError) as error:
-            logger.warning("Disk-full alert not sent: %s", error)
+            logger.warning(
+                "Disk-full alert not sent (try %d of %d): %s",
+                self._disk_alert_tries,
+                DISK_ALERT_TRIES,
+                error,
+            )
+            return
+        self._disk_alerted = True
 
     def resume_if_writable(self) -> bool:
         """Probe with a real write; once it succeeds, recover leftovers and resume."""
         probe = self.settings.state_dir / DISK_PROBE_FILE
+        self.send_disk_alert("writes still fail")
         try:
             atomic_write_bytes(probe, bytes(DISK_PROBE_BYTES))
             probe.unlink()
@@ -583,7 +653,16 @@ class Agent:
             self.recover()  # an item decided just before the disk filled up gets its last move
             self.audit.append("agent.resumed", None, reason="disk full", since=self.disk_full_since)
             if self._disk_alerted:
-                self.notify(f"{AGENT_SLUG}: recovered, the disk has space again.", None)
+                self.db.queue_effects(
+                    (
+                        effects.message(
+                            f"alert:disk-recovered:{self.disk_full_since}",
+                            None,
+                            f"{AGENT_SLUG}: recovered, the disk has space again.",
+                        ),
+                    )
+                )
+            self.deliver_effects()
         except (OSError, sqlite3.Error, AuditError) as error:
             if not is_disk_full(error):
                 raise
@@ -591,29 +670,18 @@ class Agent:
         logger.warning(
             "Writes succeed again; processing resumes (disk full since %s)", self.disk_full_since
         )
-        self.disk_full_since, self._disk_alerted = None, False
+        self.disk_full_since, self._disk_alerted, self._disk_alert_tries = None, False, 0
         return True
 
     # Human decisions --------------------------------------------------------------------------
 
-    def resolve_review(self, item_id: str, choose: int | None, note: str = "") -> str:
-        """Continue a parked item with the human's choice (1-based) or reject it (choose None)."""
+    def check_decision(self, item_id: str, choose: int | None) -> tuple[dict, object]:
+        """Return the pending review and the chosen person (None to reject), or raise why not."""
         review = self.db.review(item_id)
         if review is None or review["status"] != "pending":
             raise LookupError(f"no pending review {item_id!r}; see: {AGENT_SLUG} review list")
-        path = self.settings.state_dir / "review" / review["file"]
-        row = self.db.item_by_id(item_id)
         if choose is None:
-            self.audit.append("human.decision", item_id, decision="reject", note=note)
-            self.db.decide_review(item_id, "rejected", {"reject": True, "note": note})
-            self.fail(
-                path,
-                item_id,
-                f"rejected by a human: {note or 'no reason given'}",
-                row["attempts"] if row else 0,
-                row["content_hash"] if row else None,
-            )
-            return "rejected"
+            return review, None
         candidates = review["candidates"]
         if not 1 <= choose <= len(candidates):
             raise ValueError(
@@ -625,43 +693,104 @@ class Agent:
         person = self.db.person(candidates[choose - 1].id)
         if person is None:
             raise LookupError(f"person #{candidates[choose - 1].id} is no longer in the database")
-        self.audit.append("human.decision", item_id, decision="choose", person=person.id, note=note)
-        self.db.decide_review(item_id, "resolved", {"person": person.id, "note": note})
+        return review, person
+
+    def resolve_review(self, item_id: str, choose: int | None, note: str = "", by: str = "") -> str:
+        """Continue a parked item with the human's choice (1-based) or reject it (choose None).
+
+        Only the process that holds the state directory calls this: the running agent for a
+        decision handed over in decisions/, or `review resolve` when no agent runs.
+        """
+        review, person = self.check_decision(item_id, choose)
+        path = self.settings.state_dir / "review" / review["file"]
+        row = self.db.item_by_id(item_id)
+        content_hash = row["content_hash"] if row else item_id
+        who = {"by": by} if by else {}
+        if person is None:
+            reason = f"rejected by a human: {note or 'no reason given'}"
+            self.audit.append("human.decision", item_id, decision="reject", note=note, **who)
+            if not self.db.decide_review(
+                item_id,
+                "rejected",
+                {"reject": True, "note": note, **who},
+                item_status="failed",
+                reason=reason,
+            ):
+                raise LookupError(f"review {item_id!r} was decided meanwhile")
+            attempts = row["attempts"] if row else 0
+            target = self.inbox.place(
+                path, "failed", {"item_id": item_id, "error": reason, "attempts": attempts}
+            )
+            self.audit.append("item.moved", item_id, to="failed", file=target.name, reason=reason)
+            self.heartbeat.count("failed")
+            path.with_name(path.name + ".why.json").unlink(missing_ok=True)
+            return "rejected"
+        self.audit.append(
+            "human.decision", item_id, decision="choose", person=person.id, note=note, **who
+        )
         result = job.build_result(
             item_id, row["name"] if row else review["file"], review["fields"], person, "human"
         )
-        self.finish(path, item_id, row["content_hash"] if row else item_id, result)
-        sidecar = path.with_name(path.name + ".why.json")
-        sidecar.unlink(missing_ok=True)
+        if not self.db.decide_review(
+            item_id,
+            "resolved",
+            {"person": person.id, "note": note, **who},
+            item_status="done",
+            outbox=outbox_name(item_id),
+            effects=self.done_effects(item_id, content_hash, result),
+        ):
+            raise LookupError(f"review {item_id!r} was decided meanwhile")
+        target = self.inbox.place(path, "done")
+        self.audit.append("item.moved", item_id, to="done", file=target.name)
+        self.heartbeat.count("done")
+        path.with_name(path.name + ".why.json").unlink(missing_ok=True)
+        self.deliver_effects()
         return "resolved"
+
+    def hand_over_decision(self, item_id: str, choose: int | None, note: str, by: str) -> Path:
+        """Queue a checked decision for the running agent; FileExistsError if one waits."""
+        self.check_decision(item_id, choose)
+        path = self.decisions / f"{item_id}.json"
+        (self.decisions / f"{item_id}{REFUSED_SUFFIX}").unlink(missing_ok=True)
+        atomic_create_json(path, {"item_id": item_id, "choose": choose, "note": note, "by": by})
+        return path
+
+    def apply_decisions(self) -> None:
+        """Apply the decisions handed over, oldest first; refuse those that no longer fit."""
+        requests = sorted(
+            (p for p in self.decisions.glob("*.json") if not p.name.endswith(REFUSED_SUFFIX)),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for path in requests:
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+                item_id = str(request["item_id"])
+                choose = request["choose"]
+                self.resolve_review(
+                    item_id,
+                    None if choose is None else int(choose),
+                    str(request.get("note") or ""),
+                    str(request.get("by") or ""),
+                )
+            except (ValueError, KeyError, TypeError, LookupError) as error:
+                refusal = self.decisions / f"{path.stem}{REFUSED_SUFFIX}"
+                atomic_write_bytes(refusal, json.dumps({"error": str(error)}).encode() + b"\n")
+                logger.warning("Decision %s refused: %s", path.name, error)
+            path.unlink(missing_ok=True)
 
     # Alerts, heartbeat, status ----------------------------------------------------------------
 
-    def notify(self, text: str, item_id: str | None) -> None:
-        """Send a message; a notification failure never loses the item (it is in outbox/)."""
-        try:
-            self.notifier.send(text)
-        except (TransientError, PermanentError) as error:
-            self.audit.append(
-                "notification.failed", item_id, channel=self.notifier.name, error=str(error)
-            )
-            logger.warning("Notification failed: %s", error, extra={"item_id": item_id})
-            return
-        self.audit.append("notification.sent", item_id, channel=self.notifier.name)
+    def alert(self, key: str, text: str) -> None:
+        """Queue an alert once per key (remembered across restarts) and deliver it.
 
-    def alert_once(self, kind: str, key: str, text: str) -> None:
-        """Send an alert once per (kind, key), remembered across restarts."""
-        path = self.settings.state_dir / ALERTS_FILE
-        try:
-            sent = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            sent = {}
-        if sent.get(kind) == key:
+        The agent owns the alerts about what it meets first: budget reached, an unknown price, a
+        configuration error, a full disk. agentctl owns the rest (docs/contract.md, "Alerts").
+        """
+        if self.db.effect(f"alert:{key}") is not None:
             return
-        logger.warning(text, extra={"alert": kind})
-        self.notify(text, None)
-        sent[kind] = key
-        atomic_write_json(path, sent)
+        logger.warning(text, extra={"alert": key.split(":", 1)[0]})
+        self.db.queue_effects((effects.message(f"alert:{key}", None, text),))
+        self.deliver_effects()
 
     def write_heartbeat(self, status: str) -> None:
         spent = self.ledger.spent_today()
@@ -686,6 +815,10 @@ class Agent:
             f"{counters['failed']}, waiting {waiting}, "
             f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}"
         )
+
+
+def outbox_name(item_id: str) -> str:
+    return effects.result_file(item_id, {}).payload["file"]
 
 
 def in_finalizer(frame) -> bool:

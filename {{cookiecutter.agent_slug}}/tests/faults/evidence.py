@@ -20,6 +20,7 @@ STATE_ENTRIES = frozenset(
         "review",
         "outbox",
         "archive",
+        "decisions",
         "costs",
         "agent.db",
         "agent.db-wal",
@@ -28,7 +29,6 @@ STATE_ENTRIES = frozenset(
         "audit.head",
         "heartbeat.json",
         "agent.lock",
-        "alerts.json",
     }
 )
 # Item actions that may happen once per attempt, and the moves that may happen once per item.
@@ -137,12 +137,19 @@ def excess_records(state: Path) -> tuple[int, list[str]]:
     attempts of the current set; an earlier set made as many as its entries numbered.
     Return (how many are in excess, a description of each excess).
     """
-    attempts_now = {item: row["attempts"] for item, row in item_rows(state).items()}
+    # An attempt the process died in is given back (the crashes column counts it): it may have
+    # left its entries, like any other attempt.
+    attempts_now = {
+        item: row["attempts"] + row["crashes"] for item, row in item_rows(state).items()
+    }
     sets: dict[str, list[Counter]] = {}
     for entry in audit_entries(state):
         item = entry.get("item")
         if not item:
             continue
+        if entry["action"] == "item.retry" and item in sets:  # what the set before used up
+            detail = entry["detail"]
+            sets[item][-1]["tried"] = detail.get("attempts", 0) + detail.get("crashes", 0)
         if entry["action"] == "item.retry" or item not in sets:
             sets.setdefault(item, []).append(Counter())
         counts = sets[item][-1]
@@ -153,20 +160,22 @@ def excess_records(state: Path) -> tuple[int, list[str]]:
         if entry["action"] in FINAL_MOVE_ACTIONS and entry["detail"].get("to") in TERMINAL_FOLDERS:
             counts[entry["action"]] += 1
     costs = Counter(record["item_id"] for record in cost_records(state))
+    # An effect delivered again after a crash or a full disk is recorded again: its tries count it.
+    delivered = effect_tries(state)
     excess, problems = 0, []
     for item in sets.keys() | costs.keys():
         item_sets = sets.get(item, [Counter()])
         allowed_total = 0
         for number, counts in enumerate(item_sets, start=1):
             last = number == len(item_sets)
-            allowed = (
-                max(attempts_now.get(item, 0), counts["numbered"]) if last else counts["numbered"]
-            )
+            tried = attempts_now.get(item, 0) if last else counts["tried"]
+            allowed = max(tried, counts["numbered"])
             allowed_total += allowed
             for action in PER_ATTEMPT_ACTIONS:
-                if counts[action] > allowed:
-                    excess += counts[action] - allowed
-                    problems.append(f"{item}: {counts[action]} x {action} for {allowed} attempt(s)")
+                limit = max(allowed, delivered[(item, action)])
+                if counts[action] > limit:
+                    excess += counts[action] - limit
+                    problems.append(f"{item}: {counts[action]} x {action} for {limit} attempt(s)")
             for action in FINAL_MOVE_ACTIONS:  # a recovery records the move and the recovery
                 if counts[action] > 1:
                     excess += counts[action] - 1
@@ -175,6 +184,19 @@ def excess_records(state: Path) -> tuple[int, list[str]]:
             excess += costs[item] - allowed_total
             problems.append(f"{item}: {costs[item]} cost records for {allowed_total} attempt(s)")
     return excess, problems
+
+
+def effect_tries(state: Path) -> Counter:
+    """Return (item id, audit action) -> deliveries tried, from the effects table."""
+    connection = sqlite3.connect(state / "agent.db")
+    try:
+        rows = connection.execute("SELECT item_id, kind, tries FROM effects").fetchall()
+    finally:
+        connection.close()
+    tries = Counter()
+    for item, kind, count in rows:
+        tries[(item, "outbox.written" if kind == "result" else "notification.sent")] += count
+    return tries
 
 
 def stray_state_entries(state: Path) -> list[str]:

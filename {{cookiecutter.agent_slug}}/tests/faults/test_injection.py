@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stubs
+from {{ cookiecutter.package_name }}.reliability import effects
 from {{ cookiecutter.package_name }}.security import db as db_module
 from {{ cookiecutter.package_name }}.security.db import Database, PeopleFileError, Person, name_key
 
@@ -64,7 +65,8 @@ def schema(database: Database) -> list[tuple]:
 
 
 def counts(database: Database) -> dict[str, int]:
-    return {table: database.count(table) for table in ("people", "items", "reviews")}
+    tables = ("people", "items", "reviews", "effects")
+    return {table: database.count(table) for table in tables}
 
 
 # Each public function of security/db.py, called with hostile text: returns the rows it adds.
@@ -106,6 +108,21 @@ def call_add_review(database, text, number, folder):
         [person],
     )
     return {"reviews": 1}
+
+
+def call_queue_effects(database, text, number, folder):
+    effect = effects.Effect(text, text, text, {"text": text})
+    database.queue_effects((effect,))
+    database.queue_effects((effect,))  # queued once per key, however often
+    stored = database.effect(text)
+    assert (stored["item_id"], json.loads(stored["payload"])) == (text, {"text": text})
+    assert text in [row["key"] for row in database.due_effects(2**40)]
+    assert database.effect_started(text) == 1
+    database.effect_failed(text, text, None)
+    assert database.effect(text)["status"] == "given up"
+    database.effect_sent(text)
+    assert (database.effect(text)["status"], database.effect(text)["error"]) == ("sent", None)
+    return {"effects": 1}
 
 
 def call_count(database, text, number, folder):
@@ -160,6 +177,14 @@ CALLS = {
     "review": adds_nothing(lambda database, text, number: database.review(text)),
     "decide_review": adds_nothing(
         lambda database, text, number: database.decide_review(text, text, {"note": text})
+    ),
+    "queue_effects": call_queue_effects,
+    "due_effects": adds_nothing(lambda database, text, number: database.due_effects(number)),
+    "effect": adds_nothing(lambda database, text, number: database.effect(text)),
+    "effect_started": adds_nothing(lambda database, text, number: database.effect_started(text)),
+    "effect_sent": adds_nothing(lambda database, text, number: database.effect_sent(text)),
+    "effect_failed": adds_nothing(
+        lambda database, text, number: database.effect_failed(text, text, number)
     ),
     "write": call_write,
     "close": call_close,

@@ -1,7 +1,9 @@
 """The inbox state machine: every file ends in done/, failed/ or review/, nothing is lost."""
 
+import hashlib
 import json
 import os
+import sqlite3
 import time
 
 import pytest
@@ -154,20 +156,38 @@ def test_leftovers_of_a_crash_are_requeued_then_failed_after_max_attempts(home):
     agent.close()
     assert home.files("done") == ["interrupted.txt"]
 
+    row = (
+        sqlite3.connect(home.state / "agent.db")
+        .execute("SELECT attempts, crashes FROM items")
+        .fetchone()
+    )
+    assert row == (1, 0)  # an interruption before any attempt was recorded costs nothing
+
+
+def test_a_process_that_dies_holding_an_item_gives_the_attempt_back_until_max_crashes(home):
+    # Each start takes the item and dies on it (a document that crashes a parser, every time).
     stuck = "Patient: Chidi Okafor\n"
-    (processing / "stuck.txt").write_text(stuck)
-    agent = home.agent()
-    agent.close()
-    for _ in range(3):  # as if three starts each died on this item
+    digest = hashlib.sha256(stuck.encode()).hexdigest()
+    processing = home.state / "processing"
+    home.agent().close()
+    for crash in range(1, agent_module.MAX_CRASHES + 1):
         agent = agent_module.Agent(home.settings())
-        digest = __import__("hashlib").sha256(stuck.encode()).hexdigest()
-        agent.db.start_attempt(digest, digest[:16], "stuck.txt")
+        assert agent.db.start_attempt(digest, digest[:16], "stuck.txt") == 1
         agent.db.close()
-    os.replace(home.state / "incoming" / "stuck.txt", processing / "stuck.txt")
-    agent = home.agent()
-    agent.close()
+        (processing / "stuck.txt").write_text(stuck)
+        (home.state / "incoming" / "stuck.txt").unlink(missing_ok=True)
+        home.agent().close()  # start() recovers processing/
+        attempts, crashes = (
+            sqlite3.connect(home.state / "agent.db")
+            .execute("SELECT attempts, crashes FROM items")
+            .fetchone()
+        )
+        assert (attempts, crashes) == (0, crash)  # the kill did not use up an attempt
+        if crash < agent_module.MAX_CRASHES:
+            assert home.files("incoming") == ["stuck.txt"]
     assert home.files("failed") == ["stuck.txt"]
-    assert "interrupted" in why(home, "failed", "stuck.txt")["error"]
+    error = why(home, "failed", "stuck.txt")["error"]
+    assert f"died {agent_module.MAX_CRASHES} times while it held this document" in error
 
 
 def test_invalid_llm_answers_are_retried_then_failed_and_each_billed_call_recorded(home):

@@ -1,5 +1,6 @@
 """Records are people: we never guess. Unclear matches go to a human, whose decision continues."""
 
+import getpass
 import json
 
 from {{ cookiecutter.package_name }}.observability import audit
@@ -43,7 +44,12 @@ def test_ambiguous_match_is_parked_with_candidates_and_the_human_choice_continue
     assert result["person"]["id"] == 3
     assert result["matched_by"] == "human"
     decision = [e for e in audit_entries(home) if e["action"] == "human.decision"]
-    assert decision[0]["detail"] == {"decision": "choose", "person": 3, "note": "checked the file"}
+    assert decision[0]["detail"] == {
+        "decision": "choose",
+        "person": 3,
+        "note": "checked the file",
+        "by": getpass.getuser(),
+    }
     assert audit.verify(home.state / "audit.jsonl") == []
     assert "no document is waiting" in home.cli("review", "list").stdout
 

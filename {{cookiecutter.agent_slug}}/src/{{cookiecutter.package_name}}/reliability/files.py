@@ -48,8 +48,31 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640, durable: bool
 
 def atomic_write_json(path: Path, document, durable: bool = True) -> None:
     """Write document as indented JSON, atomically."""
+    atomic_write_bytes(path, json_bytes(document), durable=durable)
+
+
+def json_bytes(document) -> bytes:
     text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    atomic_write_bytes(path, (text + "\n").encode("utf-8"), durable=durable)
+    return (text + "\n").encode("utf-8")
+
+
+def atomic_create_json(path: Path, document, mode: int = 0o640) -> None:
+    """Create path with document, whole and durable, or raise FileExistsError: never replace.
+
+    The temp file is hard-linked into place, which fails when the name is taken, where a rename
+    would silently replace it.
+    """
+    temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json_bytes(document))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, path, follow_symlinks=False)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_directory(path.parent)
 
 
 def safe_name(name: str) -> str:

@@ -26,7 +26,17 @@ from .files import (
 
 logger = logging.getLogger(__name__)
 
-FOLDERS = ("incoming", "processing", "done", "failed", "review", "outbox", "archive")
+# decisions/: what operators decide (review resolve) while the agent runs, for the agent to apply.
+FOLDERS = (
+    "incoming",
+    "processing",
+    "done",
+    "failed",
+    "review",
+    "outbox",
+    "archive",
+    "decisions",
+)
 LOCK_FILE = "agent.lock"
 # Made with the folders by the agent's first run: a directory without it holds no agent's state
 # (a mistyped --state-dir, or an agent that never ran there).
@@ -206,6 +216,17 @@ class Inbox:
     def give_back(self, path: Path, name: str | None = None) -> Path:
         """Return a claimed file to incoming/, under name if given (it will be tried again)."""
         return move_without_overwrite(path, self.incoming, name)
+
+    def give_back_last(self, path: Path) -> Path:
+        """Return a claimed file to the end of the queue, ready to be taken at once.
+
+        Dated just settled, it comes after every file waiting now: an item that was in hand when the
+        process died is not the first thing the next start takes.
+        """
+        target = self.give_back(path)
+        settled = time.time() - SETTLE_SECONDS
+        os.utime(target, (settled, settled), follow_symlinks=False)
+        return target
 
     def place(self, path: Path, folder: str, why: dict | None = None) -> Path:
         """Move a file to done/, failed/ or review/, with a sidecar explaining why if given.

@@ -1,4 +1,8 @@
-"""The agent's SQLite database: people, items seen (by content hash) and the review queue.
+"""The agent's SQLite database: people, items seen (by content hash), reviews and effects.
+
+An item's end state and the effects it owes (its result file, its messages) are written in one
+transaction; the effects table is then the durable queue a sender works through (reliability/
+effects.py).
 
 Every statement is parameterized (ruff's S608 rule rejects SQL built from strings). WAL mode lets
 the CLI read while the agent writes; write transactions BEGIN IMMEDIATE so they never deadlock.
@@ -33,6 +37,8 @@ CREATE TABLE IF NOT EXISTS items (
     name TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,
+    round INTEGER NOT NULL DEFAULT 1,
     received TEXT NOT NULL,
     updated TEXT NOT NULL,
     outbox TEXT,
@@ -49,9 +55,28 @@ CREATE TABLE IF NOT EXISTS reviews (
     decided TEXT,
     decision TEXT
 );
+CREATE TABLE IF NOT EXISTS effects (
+    key TEXT PRIMARY KEY,
+    item_id TEXT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    sent TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS effects_pending ON effects (status, next_try);
 """
+# Columns added after the first release: a database made by an older agent gets them on open.
+MIGRATIONS = {
+    ("items", "crashes"): "ALTER TABLE items ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",
+    ("items", "round"): "ALTER TABLE items ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
+}
 # SQLite INTEGER PRIMARY KEY range.
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+TABLE_INFO = {"items": "PRAGMA table_info(items)"}
 PEOPLE_COLUMNS = ("id", "last_name", "first_name", "birth_date")
 
 
@@ -97,6 +122,10 @@ class Database:
         with self.write():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
+                    self.connection.execute(statement)
+            for (table, column), statement in MIGRATIONS.items():
+                columns = {row["name"] for row in self.connection.execute(TABLE_INFO[table])}
+                if column not in columns:
                     self.connection.execute(statement)
 
     def close(self) -> None:
@@ -188,6 +217,7 @@ class Database:
             "people": "SELECT COUNT(*) FROM people",
             "items": "SELECT COUNT(*) FROM items",
             "reviews": "SELECT COUNT(*) FROM reviews",
+            "effects": "SELECT COUNT(*) FROM effects",
         }
         return self.connection.execute(queries[table]).fetchone()[0]
 
@@ -217,19 +247,27 @@ class Database:
         """Give a failed item a fresh set of attempts (a human asked for a retry)."""
         with self.write() as db:
             db.execute(
-                "UPDATE items SET attempts = 0, status = 'waiting', updated = ?"
+                "UPDATE items SET attempts = 0, crashes = 0, round = round + 1, status = 'waiting',"
+                " updated = ?"
                 " WHERE content_hash = ?",
                 (now_iso(), content_hash),
             )
 
-    def give_back_attempt(self, content_hash: str) -> None:
-        """Undo an attempt that never reached the LLM (budget reached): the item just waits."""
+    def give_back_attempt(self, content_hash: str, *, crashed: bool = False) -> sqlite3.Row:
+        """Undo an attempt that was not the item's own doing; return the item's row.
+
+        The budget ran out before the LLM was asked, or the process died while holding the item
+        (crashed: counted apart, so that only an item that kills the process every time fails).
+        """
         with self.write() as db:
             db.execute(
-                "UPDATE items SET attempts = MAX(attempts - 1, 0), status = 'waiting', updated = ?"
-                " WHERE content_hash = ?",
-                (now_iso(), content_hash),
+                "UPDATE items SET attempts = MAX(attempts - 1, 0), crashes = crashes + ?,"
+                " status = 'waiting', updated = ? WHERE content_hash = ?",
+                (1 if crashed else 0, now_iso(), content_hash),
             )
+            return db.execute(
+                "SELECT * FROM items WHERE content_hash = ?", (content_hash,)
+            ).fetchone()
 
     def finish_item(
         self,
@@ -238,13 +276,16 @@ class Database:
         *,
         outbox: str | None = None,
         reason: str | None = None,
+        effects: tuple = (),
     ) -> None:
+        """Record an item's new status and queue the effects it owes, in one transaction."""
         with self.write() as db:
             db.execute(
                 "UPDATE items SET status = ?, outbox = COALESCE(?, outbox), reason = ?, updated = ?"
                 " WHERE content_hash = ?",
                 (status, outbox, reason, now_iso(), content_hash),
             )
+            self._queue(db, effects)
 
     def item_by_id(self, item_id: str) -> sqlite3.Row | None:
         return self.connection.execute(
@@ -254,9 +295,28 @@ class Database:
     # Reviews ----------------------------------------------------------------------------------
 
     def add_review(
-        self, item_id: str, file: str, reason: str, fields: dict, candidates: list[Person]
+        self,
+        item_id: str,
+        file: str,
+        reason: str,
+        fields: dict,
+        candidates: list[Person],
+        *,
+        content_hash: str | None = None,
+        effects: tuple = (),
     ) -> None:
+        """Queue a review, set its item's status and queue the effects, in one transaction.
+
+        A crash before the commit retries the item; after it, recovery finishes the move.
+        """
         with self.write() as db:
+            if content_hash is not None:
+                db.execute(
+                    "UPDATE items SET status = 'review', reason = ?, updated = ?"
+                    " WHERE content_hash = ?",
+                    (reason, now_iso(), content_hash),
+                )
+            self._queue(db, effects)
             db.execute(
                 "INSERT INTO reviews (item_id, file, reason, fields, candidates, created)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET file=excluded.file,"
@@ -292,9 +352,85 @@ class Database:
         review["decision"] = json.loads(review["decision"]) if review["decision"] else None
         return review
 
-    def decide_review(self, item_id: str, status: str, decision: dict) -> None:
+    def decide_review(
+        self,
+        item_id: str,
+        status: str,
+        decision: dict,
+        *,
+        item_status: str | None = None,
+        reason: str | None = None,
+        outbox: str | None = None,
+        effects: tuple = (),
+    ) -> bool:
+        """Record a human decision, its item's status and effects, in one transaction.
+
+        Return False, changing nothing, when the review was no longer pending (decided meanwhile).
+        """
+        with self.write() as db:
+            changed = db.execute(
+                "UPDATE reviews SET status = ?, decided = ?, decision = ?"
+                " WHERE item_id = ? AND status = 'pending'",
+                (status, now_iso(), json.dumps(decision), item_id),
+            ).rowcount
+            if not changed:
+                return False
+            if item_status is None:
+                return True
+            db.execute(
+                "UPDATE items SET status = ?, outbox = COALESCE(?, outbox), reason = ?,"
+                " updated = ? WHERE item_id = ?",
+                (item_status, outbox, reason, now_iso(), item_id),
+            )
+            self._queue(db, effects)
+        return True
+
+    # Effects ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _queue(db: sqlite3.Connection, effects: tuple) -> None:
+        """Queue effects; one already queued under the same key is kept (each happens once)."""
+        for effect in effects:
+            db.execute(
+                "INSERT INTO effects (key, item_id, kind, payload, created) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO NOTHING",
+                (effect.key, effect.item_id, effect.kind, json.dumps(effect.payload), now_iso()),
+            )
+
+    def queue_effects(self, effects: tuple) -> None:
+        with self.write() as db:
+            self._queue(db, effects)
+
+    def due_effects(self, now: float) -> list[sqlite3.Row]:
+        """Return the pending effects whose time has come, oldest first."""
+        return self.connection.execute(
+            "SELECT * FROM effects WHERE status = 'pending' AND next_try <= ?"
+            " ORDER BY created, rowid",
+            (now,),
+        ).fetchall()
+
+    def effect(self, key: str) -> sqlite3.Row | None:
+        return self.connection.execute("SELECT * FROM effects WHERE key = ?", (key,)).fetchone()
+
+    def effect_started(self, key: str) -> int:
+        """Count one more delivery of an effect before making it; return its number."""
+        with self.write() as db:
+            db.execute("UPDATE effects SET tries = tries + 1 WHERE key = ?", (key,))
+            row = db.execute("SELECT tries FROM effects WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else 0
+
+    def effect_sent(self, key: str) -> None:
         with self.write() as db:
             db.execute(
-                "UPDATE reviews SET status = ?, decided = ?, decision = ? WHERE item_id = ?",
-                (status, now_iso(), json.dumps(decision), item_id),
+                "UPDATE effects SET status = 'sent', sent = ?, error = NULL WHERE key = ?",
+                (now_iso(), key),
+            )
+
+    def effect_failed(self, key: str, error: str, next_try: float | None) -> None:
+        """Record a failed delivery: try again at next_try, or give up (None)."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE effects SET status = ?, next_try = COALESCE(?, next_try), error = ?"
+                " WHERE key = ?",
+                ("pending" if next_try is not None else "given up", next_try, error, key),
             )

@@ -8,11 +8,15 @@ Fault injection, one line in the document:
     FAKE-LLM: transient    raise a transient LLMError, unbilled (as a dropped connection would)
     FAKE-LLM: permanent    raise a permanent LLMError, unbilled (as a refused request would)
     FAKE-LLM: sleep N      sleep N seconds before answering (to kill the agent mid-call)
+    FAKE-LLM: crash        kill the whole process with SIGKILL, as a crashing parser would (a
+                           poison pill: it takes the agent down every time it is read)
 """
 
 import json
 import math
+import os
 import re
+import signal
 import time
 from collections.abc import Callable
 from datetime import date
@@ -55,6 +59,8 @@ class FakeProvider:
         faults = fault_lines(document)
         if "sleep" in faults:
             self.sleep(faults["sleep"])
+        if "crash" in faults:
+            os.kill(os.getpid(), signal.SIGKILL)
         if "transient" in faults:
             raise LLMError("fake: simulated transient failure (FAKE-LLM: transient)")
         if "permanent" in faults:
@@ -94,7 +100,7 @@ def fault_lines(document: str) -> dict[str, float | None]:
                 faults["sleep"] = max(0.0, float(argument))
             except ValueError:
                 continue
-        elif kind in ("malformed", "transient", "permanent"):
+        elif kind in ("malformed", "transient", "permanent", "crash"):
             faults[kind] = None
     return faults
 

@@ -1,0 +1,133 @@
+"""Effects once: every outward effect is queued durably under an idempotency key, then delivered.
+
+An item's end state and the effects it owes are committed in one transaction (security/db.py), so a
+crash can neither lose an effect nor let a reprocessed item queue it twice: the key is derived from
+the item and the effect, and a key already queued is kept. The sender then delivers each due
+effect and marks it sent:
+
+- a result file is created under a name that is never replaced: it is written exactly once;
+- a message goes to a service without idempotency keys (the Telegram Bot API), so it is sent again
+  only when the process dies between the service accepting it and the sender marking it sent, a
+  window of one request. Every message carries its item id, so a repeat is recognisable.
+
+A failed delivery is tried again later (jittered, growing delays) up to MAX_TRIES times, then given
+up and audited as such. See docs/contract.md, "Effects".
+"""
+
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import atomic_create_json
+from .http import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
+
+RESULT = "result"
+MESSAGE = "message"
+MAX_TRIES = 8
+FIRST_RETRY_SECONDS = 30.0
+MAX_RETRY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Effect:
+    key: str
+    item_id: str | None
+    kind: str
+    payload: dict
+
+
+def result_file(item_id: str, result: dict) -> Effect:
+    """The item's result, as outbox/<item_id>.json."""
+    return Effect(
+        f"{item_id}:result", item_id, RESULT, {"file": f"{item_id}.json", "result": result}
+    )
+
+
+def message(key: str, item_id: str | None, text: str) -> Effect:
+    """A notification or an alert; key says what it is about (one message per key, ever)."""
+    return Effect(key, item_id, MESSAGE, {"text": text})
+
+
+def retry_delay(tries: int) -> float:
+    """Return how long to wait after the tries-th failed delivery: doubling, capped, jittered."""
+    ceiling = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (tries - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - spreading retries, not a secret
+
+
+class Sender:
+    """Deliver the due effects of one agent's queue, recording each in the audit log."""
+
+    def __init__(self, db, outbox: Path):
+        self.db = db
+        self.outbox = outbox
+        self.audit = self.notifier = None
+
+    def deliver(self, audit, notifier) -> int:
+        """Deliver every due effect, recording each in audit; return how many were delivered now.
+
+        Disk-full and database errors propagate: the effect stays queued for the next call.
+        """
+        self.audit, self.notifier = audit, notifier
+        delivered = 0
+        for row in self.db.due_effects(time.time()):
+            if row["kind"] == RESULT:
+                self._write_result(row)
+                delivered += 1
+            elif self._send_message(row):
+                delivered += 1
+        return delivered
+
+    def _write_result(self, row) -> None:
+        payload = json.loads(row["payload"])
+        path = self.outbox / payload["file"]
+        if not path.exists():
+            # Recorded first: a result never leaves unrecorded. A crash between the two records the
+            # write twice; the effect's tries in the database count both.
+            self.db.effect_started(row["key"])
+            person = (payload["result"].get("person") or {}).get("id")
+            self.audit.append("outbox.written", row["item_id"], file=path.name, person=person)
+            # Written by a delivery that died before marking it sent: never replaced.
+            with contextlib.suppress(FileExistsError):
+                atomic_create_json(path, payload["result"])
+        self.db.effect_sent(row["key"])
+
+    def _send_message(self, row) -> bool:
+        text = json.loads(row["payload"])["text"]
+        tries = self.db.effect_started(row["key"])
+        try:
+            self.notifier.send(text)
+        except (TransientError, PermanentError) as error:
+            give_up = isinstance(error, PermanentError) or tries >= MAX_TRIES
+            next_try = None if give_up else time.time() + retry_delay(tries)
+            self.db.effect_failed(row["key"], str(error), next_try)
+            self.audit.append(
+                "notification.failed",
+                row["item_id"],
+                channel=self.notifier.name,
+                key=row["key"],
+                tries=tries,
+                error=str(error),
+                **({"gave_up": True} if give_up else {}),
+            )
+            logger.warning(
+                "Notification %s not delivered (try %d of %d%s): %s",
+                row["key"],
+                tries,
+                MAX_TRIES,
+                ", given up" if give_up else ", will try again",
+                error,
+                extra={"item_id": row["item_id"]},
+            )
+            return False
+        # Recorded before it is marked sent: a crash in between sends and records it once more.
+        self.audit.append(
+            "notification.sent", row["item_id"], channel=self.notifier.name, key=row["key"]
+        )
+        self.db.effect_sent(row["key"])
+        return True
