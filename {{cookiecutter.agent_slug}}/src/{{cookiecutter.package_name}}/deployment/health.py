@@ -26,12 +26,14 @@ SYSTEMCTL_TIMEOUT_SECONDS = 5
 
 
 def _parse(timestamp) -> datetime | None:
-    """Read a time the agent wrote (ISO 8601, UTC); anything else, or no zone, is no time."""
+    """Read an ISO 8601 time (one without a zone is UTC, as agentctl reads it), or None."""
     try:
         moment = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else None
     except ValueError:
         return None
-    return moment if moment is not None and moment.tzinfo is not None else None
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _age(timestamp: str | None, now: datetime) -> timedelta | None:
