@@ -207,7 +207,6 @@ class DayFacts:
 
     def __init__(self):
         self.spent_usd = 0.0
-        self.calls = 0
         self.unpriced_models: list[str] = []
         self.last_ok: str | None = None  # the ts of the latest call with status "ok"
 
@@ -215,7 +214,8 @@ class DayFacts:
     def of(cls, records) -> "DayFacts":
         facts, unpriced = cls(), set()
         for record in records:
-            facts.calls += 1
+            if not isinstance(record, dict):
+                continue  # a line that is JSON but no record: nothing to count
             cost = record.get("cost_usd")
             if cost is None:
                 unpriced.add(str(record.get("gen_ai.request.model") or "?"))
