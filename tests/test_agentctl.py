@@ -104,6 +104,26 @@ def test_status_json_is_machine_readable(host):
     assert 119 <= row["uptime_seconds"] <= 200
 
 
+def test_failed_items_count_by_the_time_their_sidecar_records(host, telegram):
+    agent = host.add_agent("intake-bot")
+    # Failed now (the sidecar says so), though the file and its sidecar are dated three days back,
+    # as after a restore that did not keep mtimes: new. And the other way round: failed long ago.
+    failed_now = agent.fail("failed-now.txt", "the file is empty", age=timedelta(days=3))
+    sidecar = failed_now.with_name("failed-now.txt.why.json")
+    why = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**why, "time": utc_now().isoformat(timespec="seconds")}))
+    os.utime(sidecar, (failed_now.stat().st_mtime,) * 2)
+    failed_before = agent.fail("failed-before.txt", "the file is empty", age=timedelta(days=3))
+    os.utime(failed_before, None)
+    os.utime(failed_before.with_name("failed-before.txt.why.json"), None)
+
+    (row,) = json.loads(host.run("status", "--json").stdout)["agents"]
+    assert (row["failed_since_yesterday"], row["failed_total"]) == (1, 2)
+    assert host.run("check").returncode == 0
+    (message,) = telegram.texts()
+    assert "1 new item(s) in failed/: failed-now.txt (the file is empty)" in message
+
+
 def test_status_flags_stale_heartbeat_backlog_review_budget_and_prices(host):
     agent = host.add_agent("intake-bot", budget=1.0)
     host.write_config(heartbeat_max_age_minutes=1)  # the unit is up for 2 minutes

@@ -35,6 +35,7 @@ REQUIRED_ROWS = {
     "injection: SQLite functions": 1,
     "injection: prompt (obeying LLM)": 1,
     "secrets": 1,
+    "health after restart": 3,
 }
 FIGURES = ("losses", "duplicates", "leaks")
 

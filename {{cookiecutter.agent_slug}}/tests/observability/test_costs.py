@@ -221,6 +221,31 @@ def test_an_unknown_model_records_null_cost_and_warns(ledger, caplog):
     assert ledger.spent_today() == 0.0
 
 
+def test_a_new_ledger_knows_todays_unpriced_models_from_todays_file(tmp_path, prices):
+    directory = tmp_path / "costs"
+    today = datetime.now(UTC).date()
+    write_day(directory, today - timedelta(days=1), [cost_line(today, None, model="yesterday-7b")])
+    write_day(directory, today, [cost_line(today, None, model="mystery-model-7b")])
+
+    # What a restart does: a new process, a new ledger, the same files.
+    assert CostLedger(directory, AGENT, prices).unknown_models == {"mystery-model-7b"}
+
+
+def test_a_new_day_counts_its_first_record_once_and_forgets_yesterdays_models(
+    tmp_path, prices, monkeypatch
+):
+    today = datetime.now(UTC).date()
+    monkeypatch.setattr(costs, "today_utc", lambda: today - timedelta(days=1))
+    ledger = CostLedger(tmp_path / "costs", AGENT, prices)
+    ledger.unknown_models.add("yesterday-7b")
+    monkeypatch.setattr(costs, "today_utc", lambda: today)  # midnight passes
+
+    entry = record(ledger)
+
+    assert ledger.spent_today() == pytest.approx(entry["cost_usd"])
+    assert ledger.unknown_models == set()
+
+
 def test_the_response_model_prices_an_alias_and_the_request_model_is_the_fallback(ledger):
     by_response = record(ledger, model="router-default", response_model="gpt-4o-mini-2024-07-18")
     by_request = record(ledger, model="gpt-4o-mini", response_model="gpt-4o-mini-special-build")

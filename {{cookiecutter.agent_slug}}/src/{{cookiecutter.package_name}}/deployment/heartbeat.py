@@ -8,6 +8,10 @@ from pathlib import Path
 from ..reliability.files import atomic_write_json
 
 HEARTBEAT_FILE = "heartbeat.json"
+# What a new process keeps from the heartbeat of the one before: when the agent last did its work
+# is a fact about the agent, not about this process. Everything else describes this process only
+# (pid, started, and the counters, which count what this process did since it started).
+CARRIED_OVER = ("last_success", "last_llm_success")
 
 
 def now_iso() -> str:
@@ -34,6 +38,7 @@ class Heartbeat:
             "unknown_price_models": [],
             "status": "starting",
         }
+        self.data.update(carried_over(read_heartbeat(state_dir)))
 
     def count(self, outcome: str) -> None:
         self.data["counters"][outcome] = self.data["counters"].get(outcome, 0) + 1
@@ -45,6 +50,13 @@ class Heartbeat:
         self.data["last_loop"] = now_iso()
         # Rewritten on every loop and only describes the present: atomic, but not worth an fsync.
         atomic_write_json(self.path, self.data, durable=False)
+
+
+def carried_over(previous) -> dict:
+    """Return the CARRIED_OVER times of a previous heartbeat; a damaged one carries nothing."""
+    if not isinstance(previous, dict):
+        return {}
+    return {key: previous[key] for key in CARRIED_OVER if isinstance(previous.get(key), str)}
 
 
 def read_heartbeat(state_dir: Path) -> dict | None:

@@ -91,9 +91,12 @@ class CostLedger:
         self.directory = directory
         self.agent = agent
         self.prices = prices
+        # The models of unknown price seen today, by any process: read from today's file, so a
+        # restart does not forget them while today's records still hold cost_usd null.
         self.unknown_models: set[str] = set()
         self._day: date | None = None
         self._spent = 0.0
+        self.spent_today()
 
     def path_for(self, day: date) -> Path:
         return self.directory / f"{day.isoformat()}.jsonl"
@@ -103,8 +106,8 @@ class CostLedger:
         day = today_utc()
         if day != self._day:
             self._day = day
-            records = read_records(self.directory, day, day)
-            self._spent = sum(record.get("cost_usd") or 0.0 for record in records)
+            facts = DayFacts.of(read_records(self.directory, day, day))
+            self._spent, self.unknown_models = facts.spent_usd, set(facts.unpriced_models)
         return self._spent
 
     def record(
@@ -120,6 +123,7 @@ class CostLedger:
         response_model: str | None = None,
     ) -> dict:
         """Write one cost record durably and return it."""
+        self.spent_today()  # a new day starts from its file first, so this record counts once
         cost = self.prices.cost(response_model or model, usage)
         if cost is None:
             cost = self.prices.cost(model, usage)
@@ -151,7 +155,6 @@ class CostLedger:
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         append_line(self.path_for(now.date()), json.dumps(record, ensure_ascii=False))
-        self.spent_today()
         if self._day == now.date():
             self._spent += cost or 0.0
         return record
@@ -193,6 +196,37 @@ def read_records(directory: Path, since: date, until: date):
                     except ValueError:
                         logger.warning("Skipping unreadable cost record %s line %d", path, number)
         day += timedelta(days=1)
+
+
+class DayFacts:
+    """What one day's cost records say: spend, models of unknown price, last successful call.
+
+    The health check and the ledger read them from the day's file rather than from memory, so
+    they hold across restarts. (agentctl reads the same fields: roles/health/files/agentctl.)
+    """
+
+    def __init__(self):
+        self.spent_usd = 0.0
+        self.unpriced_models: list[str] = []
+        self.last_ok: str | None = None  # the ts of the latest call with status "ok"
+
+    @classmethod
+    def of(cls, records) -> "DayFacts":
+        facts, unpriced = cls(), set()
+        for record in records:
+            if not isinstance(record, dict):
+                continue  # a line that is JSON but no record: nothing to count
+            cost = record.get("cost_usd")
+            if cost is None:
+                unpriced.add(str(record.get("gen_ai.request.model") or "?"))
+            elif isinstance(cost, int | float):
+                facts.spent_usd += cost
+            stamp = record.get("ts")
+            # Every ts is written the same way (UTC, milliseconds), so the text orders as the time.
+            if record.get("status") == "ok" and isinstance(stamp, str):
+                facts.last_ok = max(facts.last_ok or stamp, stamp)
+        facts.unpriced_models = sorted(unpriced)
+        return facts
 
 
 def summarize(records, by: str) -> list[dict]:

@@ -1,0 +1,156 @@
+"""The agent's own `health` and agentctl say the same about the same state directory.
+
+Both check the heartbeat, the backlog, reviews, the budget and prices from the same files; an owner
+reads both (agentctl's Telegram alerts, the agent's JSON), so a problem must have one threshold and
+one wording. A baked agent's deployment/health.py and roles/health/files/agentctl are run on one
+state directory, and their thresholds are held to the health role's defaults.
+"""
+
+import importlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_cookiecutter_generation import (
+    bake,
+    cookiecutter_config,  # noqa: F401 (a fixture, used by name)
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+AGENTCTL = REPO_ROOT / "roles" / "health" / "files" / "agentctl"
+ROLE_DEFAULTS = REPO_ROOT / "roles" / "health" / "defaults" / "main.yml"
+# A package name of its own, so no other installed bake of the template is imported instead.
+AGENT_NAME = "Health Agreement Agent"
+PACKAGE = "health_agreement_agent"
+SLUG = "health-agreement-agent"
+BUDGET_USD = 1.0
+# The checks both sides make; the agent reports review waits but never counts them a problem.
+SHARED_PROBLEMS = ("heartbeat", "backlog", "budget", "prices")
+
+
+@pytest.fixture(scope="module")
+def health(tmp_path_factory, cookiecutter_config):  # noqa: F811 (the fixture, by name)
+    project = bake(
+        tmp_path_factory.mktemp("bake-health"), cookiecutter_config, agent_name=AGENT_NAME
+    ).project
+    sys.path.insert(0, str(project / "src"))
+    try:
+        yield importlib.import_module(f"{PACKAGE}.deployment.health")
+    finally:
+        sys.path.remove(str(project / "src"))
+
+
+@pytest.fixture(scope="module")
+def agentctl():
+    loader = importlib.machinery.SourceFileLoader("agentctl_under_test", str(AGENTCTL))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def role_default(name: str) -> float:
+    match = re.search(rf"^{name}:\s*([0-9.]+)\s*$", ROLE_DEFAULTS.read_text(), re.MULTILINE)
+    assert match, f"{name} is not in {ROLE_DEFAULTS}"
+    return float(match.group(1))
+
+
+def make_state(
+    root: Path,
+    *,
+    heartbeat_age: timedelta,
+    backlog_age: float,
+    review_age: float,
+    costs: list[tuple[str, float | None]],
+) -> Path:
+    """Write an agent's state directory the way the agent writes it."""
+    state = root / SLUG
+    for folder in ("incoming", "failed", "review", "costs"):
+        (state / folder).mkdir(parents=True)
+    now = datetime.now(UTC)
+    beat = {
+        "agent": SLUG,
+        "last_loop": (now - heartbeat_age).isoformat(timespec="seconds"),
+        "status": "idle",
+        "budget_usd": BUDGET_USD,
+        "unknown_price_models": [],
+    }
+    (state / "heartbeat.json").write_text(json.dumps(beat))
+    waiting = state / "incoming" / "waiting.txt"
+    waiting.write_text("x")
+    os.utime(waiting, (time.time() - backlog_age,) * 2)
+    parked = state / "review" / "lab.md"
+    parked.write_text("x")
+    placed = (now - timedelta(seconds=review_age)).isoformat(timespec="seconds")
+    (state / "review" / "lab.md.why.json").write_text(
+        json.dumps({"file": "lab.md", "time": placed})
+    )
+    with (state / "costs" / f"{now.date().isoformat()}.jsonl").open("w") as handle:
+        for model, cost in costs:
+            record = {
+                "ts": now.isoformat(timespec="milliseconds"),
+                "gen_ai.request.model": model,
+                "cost_usd": cost,
+                "status": "ok",
+            }
+            handle.write(json.dumps(record) + "\n")
+    return state
+
+
+def both_reports(health, agentctl, state: Path) -> tuple[dict, dict]:
+    """Return (the agent's checks by name, agentctl's problem texts by check) for state."""
+    settings = SimpleNamespace(state_dir=state, daily_budget_usd=BUDGET_USD, health_services=[])
+    own = {c["name"]: c for c in health.check(settings)["checks"]}
+    config = {**agentctl.DEFAULT_CONFIG, "state_root": state.parent}
+    # Up for a day: the heartbeat is judged by its age, not excused by a fresh start.
+    unit = {"LoadState": "loaded", "ActiveState": "active", "ActiveEnterTimestampMonotonic": "1"}
+    now = datetime.now(UTC)
+    snapshot = agentctl.inspect_agent(agentctl.Agent(SLUG, config), unit, now)
+    found = agentctl.agent_conditions(snapshot, config, now, time.monotonic() + 86400)
+    return own, {f.check: f.text for f in found}
+
+
+def test_thresholds_are_the_health_roles_defaults(health, agentctl):
+    for key, constant in (
+        ("heartbeat_max_age_minutes", health.HEARTBEAT_MAX_AGE),
+        ("backlog_max_age_minutes", health.BACKLOG_MAX_AGE),
+    ):
+        minutes = role_default(f"health_{key}")
+        assert agentctl.DEFAULT_CONFIG[key] == minutes, key
+        assert constant == timedelta(minutes=minutes), key
+
+
+def test_the_same_problems_in_the_same_words(health, agentctl, tmp_path):
+    state = make_state(
+        tmp_path,
+        heartbeat_age=timedelta(minutes=25),
+        backlog_age=3 * 3600,
+        review_age=2 * 86400,
+        costs=[("gpt-4o-mini", 2.5), ("mystery-model-7b", None)],
+    )
+    own, theirs = both_reports(health, agentctl, state)
+    assert set(theirs) == {*SHARED_PROBLEMS, "review"}
+    for name in SHARED_PROBLEMS:
+        assert (own[name]["ok"], own[name]["detail"]) == (False, theirs[name]), name
+    assert own["review"]["detail"] == theirs["review"]
+
+
+def test_no_problem_on_either_side_just_under_the_thresholds(health, agentctl, tmp_path):
+    state = make_state(
+        tmp_path,
+        heartbeat_age=timedelta(minutes=9),
+        backlog_age=29 * 60,
+        review_age=60,
+        costs=[("gpt-4o-mini", 0.5)],
+    )
+    own, theirs = both_reports(health, agentctl, state)
+    assert theirs == {}
+    assert [name for name in SHARED_PROBLEMS if not own[name]["ok"]] == []
