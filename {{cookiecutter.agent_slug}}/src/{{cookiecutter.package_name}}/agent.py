@@ -352,7 +352,15 @@ class Agent:
         )
         self.inbox.keep_original(item_id, claimed.suffix, data)
         try:
-            with self.clock.limit():
+            # The watchdog is fed while the item is within its limit (an LLM call in flight when
+            # the limit passes holds the clock back, HTTP_MAX_TOTAL_SECONDS at most). Outermost,
+            # so that the item's alarm is disarmed before the keep-alive thread is joined.
+            with (
+                self.systemd.keepalive(
+                    self.settings.item_time_limit_seconds + self.settings.http_max_total_seconds
+                ),
+                self.clock.limit(),
+            ):
                 outcome = job.process(claimed, data, Context(self, item_id))
         except ItemTimeout as error:
             self.fail(claimed, item_id, str(error), attempt, content_hash)
