@@ -35,6 +35,7 @@ REQUIRED_ROWS = {
     "injection: SQLite functions": 1,
     "injection: prompt (obeying LLM)": 1,
     "secrets": 1,
+    "watchdog during a slow item": 2,
 }
 FIGURES = ("losses", "duplicates", "leaks")
 

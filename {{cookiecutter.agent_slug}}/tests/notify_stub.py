@@ -61,7 +61,7 @@ class SlowItemRun:
     """What the watchdog saw while one slow item ran (times in seconds since the epoch)."""
 
     started: float  # first seen in processing/
-    finished: float  # first seen in done/
+    finished: float  # first seen in done/ (or the folder it ends in)
     pings: list[float] = field(default_factory=list)  # WATCHDOG=1 arrivals in between
 
     @property
@@ -75,11 +75,17 @@ class SlowItemRun:
 
 
 def watch_a_slow_item(
-    home, notify: NotifySocket, sleep_seconds: float, watchdog_usec: int, wait_seconds: float = 60
+    home,
+    notify: NotifySocket,
+    sleep_seconds: float,
+    watchdog_usec: int,
+    ends_in: str = "done",
+    wait_seconds: float = 60,
 ) -> SlowItemRun:
     """Run the real `run` command on one document that holds the fake LLM for sleep_seconds.
 
-    Arranged by state: the item's start and end are when it is seen in processing/ and in done/.
+    Arranged by state: the item's start and end are when it is seen in processing/ and in the
+    folder it ends in.
     """
     home.drop("slow.txt", SLOW_DOCUMENT.format(seconds=sleep_seconds))
     process = home.start("run", NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC=str(watchdog_usec))
@@ -90,7 +96,7 @@ def watch_a_slow_item(
             notify.receive(0.05)
             if started is None and home.files("processing") == ["slow.txt"]:
                 started = time.time()
-            if started is not None and home.files("done") == ["slow.txt"]:
+            if started is not None and home.files(ends_in) == ["slow.txt"]:
                 finished = time.time()
         notify.drain()
         process.send_signal(signal.SIGTERM)
