@@ -5,6 +5,9 @@ folder (tests/agentctl_stubs.py): agent state written the way agents write it, f
 journalctl / systemd-run on PATH, and a Telegram Bot API stand-in on 127.0.0.1.
 """
 
+import ctypes
+import importlib.machinery
+import importlib.util
 import json
 import os
 import pwd
@@ -12,7 +15,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from agentctl_stubs import BOT_TOKEN, CHAT_ID, Host, TelegramStandIn, utc_now
+from agentctl_stubs import AGENTCTL, BOT_TOKEN, CHAT_ID, Host, TelegramStandIn, utc_now
 
 SECRET_API_KEY = "sk-live-SECRET-never-shown-0123456789"
 # What agentctl runs with on a server; readable by every user, unlike a virtualenv under /root.
@@ -602,6 +605,57 @@ def test_retry_moves_the_item_back_and_records_who_did_it(host):
 
     line = one_line_error(host.run("retry", "intake-bot", "scan.pdf"))
     assert "no failed item 'scan.pdf'" in line
+
+
+def load_agentctl():
+    """The agentctl script as a module, to arrange a race inside one run of a command."""
+    loader = importlib.machinery.SourceFileLoader("agentctl_under_test", str(AGENTCTL))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+class NoRenameat2:
+    """A C library without renameat2: agentctl falls back to a hard link + unlink."""
+
+    def __init__(self, *_args, **_kwargs):
+        pass
+
+
+@pytest.mark.parametrize("move", ["renameat2", "link"])
+def test_retry_never_replaces_a_file_the_agent_wrote_meanwhile(host, monkeypatch, move):
+    """The agent claims names in incoming/ without agentctl's knowledge: one appears between
+    agentctl's free-name check and its move (arranged by state, not timing), and is kept."""
+    agent = host.add_agent("intake-bot")
+    agent.fail("scan.pdf", "the PDF has no text layer")
+    agentctl = load_agentctl()
+    real_free_name = agentctl.free_name
+    raced = []
+
+    def free_name_then_the_agent_writes_there(folder, name):
+        candidate = real_free_name(folder, name)
+        if not raced:
+            candidate.write_text("written by the agent meanwhile")
+            raced.append(candidate.name)
+        return candidate
+
+    monkeypatch.setattr(agentctl, "free_name", free_name_then_the_agent_writes_there)
+    if move == "link":
+        monkeypatch.setattr(ctypes, "CDLL", NoRenameat2)
+    monkeypatch.setenv("AGENTCTL_CONFIG", str(host.config_file))
+
+    assert agentctl.main(["retry", "intake-bot", "scan.pdf"]) == 0
+
+    incoming = agent.state / "incoming"
+    assert raced == ["scan.pdf"]
+    assert (incoming / "scan.pdf").read_text() == "written by the agent meanwhile"
+    assert (incoming / "scan-2.pdf").read_text() == "document"
+    assert (incoming / "scan-2.pdf").stat().st_nlink == 1
+    assert not list((agent.state / "failed").iterdir())
+    (entry,) = [
+        json.loads(line) for line in (host.logs_root / "agentctl.log").read_text().splitlines()
+    ]
+    assert entry["to"] == "incoming/scan-2.pdf"
 
 
 def test_review_runs_the_agent_cli_as_the_agent_in_its_sandbox(host):

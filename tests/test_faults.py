@@ -36,6 +36,7 @@ REQUIRED_ROWS = {
     "injection: prompt (obeying LLM)": 1,
     "secrets": 1,
     "health after restart": 3,
+    "watchdog during a slow item": 2,
 }
 FIGURES = ("losses", "duplicates", "leaks")
 

@@ -237,6 +237,8 @@ class Agent:
             item_id = row["item_id"] if row else None
             if row and row["status"] in TERMINAL:
                 target = self.inbox.place(path, TERMINAL[row["status"]], decided_why(row))
+                if row["status"] == "review":
+                    self.db.set_review_file(item_id, target.name)
             elif row and row["status"] == "processing":
                 row = self.db.give_back_attempt(content_hash, crashed=True)
                 if row["crashes"] >= MAX_CRASHES:
@@ -396,7 +398,15 @@ class Agent:
         )
         self.inbox.keep_original(item_id, claimed.suffix, data)
         try:
-            with self.clock.limit():
+            # The watchdog is fed while the item is within its limit (an LLM call in flight when
+            # the limit passes holds the clock back, HTTP_MAX_TOTAL_SECONDS at most). Outermost,
+            # so that the item's alarm is disarmed before the keep-alive thread is joined.
+            with (
+                self.systemd.keepalive(
+                    self.settings.item_time_limit_seconds + self.settings.http_max_total_seconds
+                ),
+                self.clock.limit(),
+            ):
                 outcome = job.process(claimed, data, Context(self, item_id))
         except ItemTimeout as error:
             self.fail(claimed, item_id, str(error), attempt, content_hash)
@@ -566,6 +576,8 @@ class Agent:
                 "decide_with": f"{AGENT_SLUG} review show {item_id}",
             },
         )
+        if target.name != planned.name:  # the planned name was taken meanwhile
+            self.db.set_review_file(item_id, target.name)
         self.audit.append("item.moved", item_id, to="review", file=target.name)
         self.heartbeat.count("review")
         self.deliver_effects()

@@ -173,6 +173,9 @@ CALLS = {
         lambda database, text, number: database.finish_item(text, text, outbox=text, reason=text)
     ),
     "add_review": call_add_review,
+    "set_review_file": adds_nothing(
+        lambda database, text, number: database.set_review_file(text, text)
+    ),
     "reviews": adds_nothing(lambda database, text, number: database.reviews(text)),
     "review": adds_nothing(lambda database, text, number: database.review(text)),
     "decide_review": adds_nothing(

@@ -10,6 +10,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.observability import audit, costs
+from {{ cookiecutter.package_name }}.reliability import files
 from {{ cookiecutter.package_name }}.reliability import inbox as inbox_module
 from {{ cookiecutter.package_name }}.reliability.inbox import (
     SETTLE_POLL_SECONDS,
@@ -364,3 +365,31 @@ def test_the_once_command_processes_samples_copied_in_just_before(home):
     assert home.files("review") == ["lab-result-marie-martin.md"]
     assert home.files("incoming") == home.files("processing") == home.files("failed") == []
     assert len(home.files("outbox")) == 2
+
+
+def test_a_name_taken_while_placing_keeps_its_file_and_the_item_gets_its_own_sidecar(
+    home, monkeypatch
+):
+    """An operator command takes the name place() chose, between its sidecar and its move."""
+    inbox = Inbox(home.state)
+    claimed = inbox.processing / "doc.txt"
+    claimed.write_text(JANE)
+    failed = home.state / "failed"
+    real_free_path = files.free_path
+
+    def name_taken_before_the_move(directory, name):
+        candidate = real_free_path(directory, name)
+        if candidate.name == "doc.txt":
+            candidate.write_text("put there by an operator")
+        return candidate
+
+    monkeypatch.setattr(files, "free_path", name_taken_before_the_move)
+
+    moved = inbox.place(claimed, "failed", {"reason": "the file is broken"})
+
+    assert moved == failed / "doc-2.txt"
+    assert (failed / "doc.txt").read_text() == "put there by an operator"
+    assert moved.read_text() == JANE
+    assert why(home, "failed", "doc-2.txt")["file"] == "doc-2.txt"
+    assert why(home, "failed", "doc-2.txt")["reason"] == "the file is broken"
+    assert not (failed / "doc.txt.why.json").exists()

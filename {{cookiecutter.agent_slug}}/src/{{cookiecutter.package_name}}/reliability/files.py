@@ -1,11 +1,18 @@
 """Crash-safe file operations: every write is temp + fsync + rename + directory fsync.
 
-Nothing is ever silently overwritten: a name already taken gets a numbered suffix.
+Nothing is ever silently overwritten: a name already taken gets a numbered suffix. Moves never
+replace a name, even one that appears between the check and the move (operator commands such as
+`agentctl retry` write into the same folders): the kernel refuses the name atomically with
+renameat2(RENAME_NOREPLACE), or, where a filesystem lacks it, with a hard link (a directory, which
+cannot be linked, reserves its name with mkdir).
 """
 
+import ctypes
+import errno
 import json
 import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -13,6 +20,27 @@ MAX_NAME_BYTES = 120
 TEMP_MARKER = ".tmp"
 MAX_SUFFIX_CHARS = 10  # the dot included
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+# renameat2 answers these when the filesystem (NFS, some FUSE) or the kernel lacks the flag.
+NO_RENAMEAT2 = frozenset({errno.ENOSYS, errno.EINVAL})
+# A name taken again and again while we move (another writer racing us) ends in FileExistsError.
+MAX_NAME_TRIES = 100
+
+
+def _load_renameat2():
+    """glibc's renameat2 (2.28 and later), or None where the C library has no such symbol."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    path, directory_fd = ctypes.c_char_p, ctypes.c_int
+    function.argtypes = [directory_fd, path, directory_fd, path, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
 
 
 def fsync_directory(directory: Path) -> None:
@@ -51,28 +79,65 @@ def atomic_write_json(path: Path, document, durable: bool = True) -> None:
     atomic_write_bytes(path, json_bytes(document), durable=durable)
 
 
-def json_bytes(document) -> bytes:
-    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return (text + "\n").encode("utf-8")
+def atomic_create_bytes(path: Path, data: bytes, mode: int = 0o640) -> None:
+    """Create path with data, complete or not at all; raise FileExistsError if the name is taken.
 
-
-def atomic_create_json(path: Path, document, mode: int = 0o640) -> None:
-    """Create path with document, whole and durable, or raise FileExistsError: never replace.
-
-    The temp file is hard-linked into place, which fails when the name is taken, where a rename
-    would silently replace it.
+    For files written exactly once (a result): an existing file is never replaced, not even one
+    that appears while the data is being written. A crash leaves no file or the whole file.
     """
     temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(json_bytes(document))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(temp, path, follow_symlinks=False)
+        rename_no_replace(temp, path)
     finally:
-        temp.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
     fsync_directory(path.parent)
+
+
+def atomic_create_json(path: Path, document) -> None:
+    """Create path holding document as indented JSON, once: FileExistsError if it exists."""
+    atomic_create_bytes(path, json_bytes(document))
+
+
+def json_bytes(document) -> bytes:
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return (text + "\n").encode("utf-8")
+
+
+def rename_no_replace(source: Path, target: Path) -> None:
+    """Rename source to target, or raise FileExistsError: an existing target is never replaced.
+
+    renameat2(RENAME_NOREPLACE) where the kernel and filesystem have it; else a hard link, which
+    fails on an existing name, then unlink of the source (a crash in between leaves the file under
+    both names, never under none); a directory, which cannot be linked, reserves the target with
+    mkdir and is renamed onto that empty reservation: rename(2) replaces only an empty directory,
+    and fails when another writer has put anything there meanwhile.
+    """
+    if _renameat2 is not None:
+        result = _renameat2(
+            AT_FDCWD, os.fsencode(source), AT_FDCWD, os.fsencode(target), RENAME_NOREPLACE
+        )
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in NO_RENAMEAT2:
+            raise OSError(code, os.strerror(code), str(source), None, str(target))
+    if stat.S_ISDIR(os.lstat(source).st_mode):
+        os.mkdir(target, 0o700)
+        try:
+            os.rename(source, target)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise FileExistsError(errno.EEXIST, "taken meanwhile", str(target)) from error
+            os.rmdir(target)  # still our empty reservation
+            raise
+        return
+    os.link(source, target, follow_symlinks=False)
+    os.unlink(source)
 
 
 def safe_name(name: str) -> str:
@@ -109,11 +174,18 @@ def free_path(directory: Path, name: str) -> Path:
 def move_without_overwrite(source: Path, directory: Path, name: str | None = None) -> Path:
     """Move source into directory under a free name and make the move durable.
 
-    One agent process owns its state directory (see inbox.lock), so nobody can take the free
-    name between the check and the rename.
+    The move never replaces anything: a name taken between the check and the move (an operator
+    command writing into the same folder) makes it take the next free name (name-2, name-3...).
     """
-    target = free_path(directory, name or source.name)
-    source.rename(target)
+    for _ in range(MAX_NAME_TRIES):
+        target = free_path(directory, name or source.name)
+        try:
+            rename_no_replace(source, target)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free name after many tries", str(directory))
     fsync_directory(directory)
     if source.parent != directory:
         fsync_directory(source.parent)

@@ -4,8 +4,10 @@ A file is claimed by an atomic rename, so after any crash it is in exactly one f
 processing/ by a crash are recovered on start. Every failed item gets a sidecar saying why.
 """
 
+import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import stat
@@ -20,6 +22,7 @@ from .files import (
     atomic_write_bytes,
     atomic_write_json,
     free_path,
+    json_bytes,
     move_without_overwrite,
     safe_name,
 )
@@ -238,7 +241,18 @@ class Inbox:
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
             atomic_write_json(target.with_name(target.name + SIDECAR_SUFFIX), {**sidecar, **why})
-        return move_without_overwrite(path, self.root / folder, target.name)
+        moved = move_without_overwrite(path, self.root / folder, target.name)
+        if why is not None and moved != target:
+            # Someone took the name in between (an operator command): the file went to the next
+            # free one; its sidecar follows it, and the one written for the taken name goes.
+            written = {**sidecar, **why}
+            planned = target.with_name(target.name + SIDECAR_SUFFIX)
+            renamed = {**written, "file": moved.name}
+            atomic_write_json(moved.with_name(moved.name + SIDECAR_SUFFIX), renamed)
+            with contextlib.suppress(OSError, ValueError):  # gone, or replaced by another writer's
+                if json.loads(planned.read_bytes()) == json.loads(json_bytes(written)):
+                    planned.unlink()
+        return moved
 
     def keep_original(self, item_id: str, suffix: str, data: bytes) -> Path:
         """Keep the untouched original before any step transforms it (once per content)."""

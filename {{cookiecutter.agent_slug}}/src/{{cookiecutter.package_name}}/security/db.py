@@ -332,6 +332,11 @@ class Database:
                 ),
             )
 
+    def set_review_file(self, item_id: str, file: str) -> None:
+        """Record the name its file got in review/ (the one planned may have been taken)."""
+        with self.write() as db:
+            db.execute("UPDATE reviews SET file = ? WHERE item_id = ?", (file, item_id))
+
     def reviews(self, status: str = "pending") -> list[dict]:
         rows = self.connection.execute(
             "SELECT * FROM reviews WHERE status = ? ORDER BY created, item_id", (status,)
