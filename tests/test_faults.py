@@ -26,6 +26,9 @@ SUMMARY_TITLE = "fault and attack suite: summary"
 # Row names (as the baked suite's tests name them) that must be there, and the least each must try.
 REQUIRED_ROWS = {
     "kill -9 loop": 500,
+    "results <=> done": 500,
+    "notifications once": 100,
+    "operator move during processing": 30,
     "hostile inputs (generated)": 1000,
     "hostile inputs (fixed corpus)": 1,
     "disk full (injected ENOSPC)": 1,

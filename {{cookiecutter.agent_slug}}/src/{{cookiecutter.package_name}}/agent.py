@@ -554,7 +554,7 @@ class Agent:
             f"{item_id}:{self.round(content_hash)}:review",
             item_id,
             f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
-            f"Run: {AGENT_SLUG} review show {item_id}",
+            f"Run: {AGENT_SLUG} review show {item_id} [item {item_id}]",
         )
         self.db.add_review(
             item_id,

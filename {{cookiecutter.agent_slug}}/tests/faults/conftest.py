@@ -59,6 +59,18 @@ def report(request) -> Row:
 
 
 @pytest.fixture
+def report_row(request):
+    """Return a maker of more rows for this test (one run measuring several things)."""
+
+    def make(test: str) -> Row:
+        row = Row(test=test, nodeid=request.node.nodeid)
+        request.config.stash.setdefault(ROWS, []).append(row)
+        return row
+
+    return make
+
+
+@pytest.fixture
 def new_home(home, tmp_path_factory):
     """Return a maker of more agent homes like `home`, each in a folder of its own."""
     return lambda: type(home)(tmp_path_factory.mktemp("home"))

@@ -3,15 +3,18 @@
 DOCUMENTS inputs of every kind (results, reviews, LLM failures, refused files) are processed by the
 real command line (`run`), killed KILLS times at random moments (during start-up, recovery, an LLM
 call, a write, a move) and started again each time; then it finishes. Every input must end exactly
-once in done/, failed/ or review/, where its kind says (or in failed/ after being interrupted
-MAX_ATTEMPTS times, as designed); every result must parse and name its input; no item may have more
-audit entries or cost records than the attempts the database counted; `audit verify` must pass.
+once in done/, failed/ or review/, where its kind says: a kill is not the item's fault, so no input
+fails for being interrupted; a result exists in outbox/ for every input in done/ and for nothing
+else; every result must parse and name its input; no item may have more audit entries or cost
+records than the attempts and crashes the database counted; `audit verify` must pass. The messages
+(to a Telegram stand-in when the agent has Telegram, else to the log) come at least once for each
+result and review, and again only rarely: when a kill lands between Telegram accepting a message
+and the agent marking it sent.
 """
 
 import json
 import random
 import re
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -20,6 +23,10 @@ from dataclasses import dataclass
 import corpus
 import evidence
 import pytest
+import rig
+
+import kills
+import stubs
 
 pytestmark = pytest.mark.faults
 
@@ -35,7 +42,10 @@ WORK_WAIT_SECONDS = 30
 STARTED_LINE = re.compile(rb'"msg": "Agent [^"]* started"')
 FINISH_RUNS = 6
 FINISH_TIMEOUT_SECONDS = 300
-INTERRUPTED = "interrupted"
+# Every message names its item; one may come twice when a kill lands within its one request.
+ITEM_MARK = re.compile(r"\[item ([0-9a-f]{16})\]")
+NOTIFICATION_LINE = "Notification: "
+REPEATS_PER_50_KILLS = 5
 
 
 @dataclass(frozen=True)
@@ -93,22 +103,51 @@ def start(home, log_path):
         )
 
 
-def wait_until_at_work(home, process, log_path) -> None:
+def wait_until_at_work(home, process, log_path, killer: kills.Killer) -> None:
     """Return once the agent, past its start-up, holds an item in processing/ (or has exited).
 
     Until its start-up has logged "started", what is in processing/ is a previous run's leftover,
     still to be recovered.
     """
-    deadline = time.monotonic() + WORK_WAIT_SECONDS
     started = False
-    while time.monotonic() < deadline and process.poll() is None:
+
+    def at_work() -> bool:
+        nonlocal started
         started = started or STARTED_LINE.search(log_path.read_bytes()) is not None
-        if started and (
-            evidence.entries(home.state / "processing")
-            or not evidence.entries(home.state / "incoming")
-        ):
-            return
-        time.sleep(0.005)
+        return started and (
+            killer.holds_a_fresh_item() or not evidence.entries(home.state / "incoming")
+        )
+
+    kills.wait_for(at_work, process, WORK_WAIT_SECONDS)
+
+
+def messages_by_item(texts: list[str]) -> Counter:
+    """Count the messages naming each item (alerts name none)."""
+    return Counter(m.group(1) for text in texts for m in [ITEM_MARK.search(text)] if m)
+
+
+def logged_notifications(outputs: list[str]) -> list[str]:
+    """Return the notifications the log notifier wrote (an agent without Telegram)."""
+    texts = []
+    for output in outputs:
+        for line in output.splitlines():
+            try:
+                message = json.loads(line).get("msg", "")
+            except (ValueError, AttributeError):
+                continue
+            if message.startswith(NOTIFICATION_LINE):
+                texts.append(message.removeprefix(NOTIFICATION_LINE))
+    return texts
+
+
+@pytest.fixture
+def telegram():
+    """A Telegram stand-in when the agent was generated with Telegram, else None."""
+    if not rig.HAS_TELEGRAM:
+        yield None
+        return
+    with stubs.TelegramStub() as stand_in:
+        yield stand_in
 
 
 def finish(home) -> list[subprocess.CompletedProcess]:
@@ -123,8 +162,18 @@ def finish(home) -> list[subprocess.CompletedProcess]:
     return runs
 
 
-def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_path):
+def test_kill_9_at_random_moments_loses_and_repeats_nothing(
+    report, report_row, home, tmp_path, telegram
+):
     report.test = "kill -9 loop"
+    results_row = report_row("results <=> done")
+    messages_row = report_row("notifications once")
+    if telegram is not None:
+        home.write_env(
+            TELEGRAM_BOT_TOKEN=telegram.token,
+            TELEGRAM_CHAT_ID=telegram.chat_id,
+            TELEGRAM_API_BASE=telegram.api_base,
+        )
     report.tried = (
         f"{DOCUMENTS} documents (results, reviews, malformed and failing LLM answers, refused "
         f"files, PDFs); `run` killed with SIGKILL {KILLS} times at random moments (half "
@@ -139,16 +188,16 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
     logs.mkdir()
 
     started = time.monotonic()
+    killer = kills.Killer(home.state, WORK_WAIT_SECONDS)
     for kill in range(KILLS):
         log_path = logs / f"run-{kill:03d}.log"
         process = start(home, log_path)
         if kill % 2:
-            wait_until_at_work(home, process, log_path)
+            wait_until_at_work(home, process, log_path, killer)
             time.sleep(rng.uniform(0, LLM_SLEEP_SECONDS))
         else:
             time.sleep(rng.uniform(*KILL_AFTER_SECONDS))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        killer.kill(process)
     killing_seconds = time.monotonic() - started
     finishing = finish(home)
 
@@ -187,9 +236,8 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
             continue  # counted by losses_and_extras
         folder, name = where[0]
         why = evidence.sidecar(state / folder / name) or {}
-        if folder == "failed" and INTERRUPTED in why.get("error", ""):
-            interrupted += 1
-            continue
+        if folder == "failed" and "died" in why.get("error", ""):
+            interrupted += 1  # a kill is never the item's fault here: see kills.Killer
         if folder != doc.folder:
             misplaced.append(f"{doc.name}: in {folder}/ ({why.get('error') or why.get('reason')})")
             continue
@@ -220,6 +268,44 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
     problems += misplaced
     orphans = sorted(set(results) - used_results)
     problems += [f"outbox/{name} belongs to no input in done/" for name in orphans]
+    without_result = [p for p in misplaced if p.endswith("in done/ without its result")]
+    results_row.tried = f"{DOCUMENTS} inputs of the kill loop, {KILLS} kills"
+    results_row.cases = DOCUMENTS
+    results_row.losses = len(without_result)
+    results_row.duplicates = len(orphans)
+    results_row.found = (
+        f"{len(used_results)} input(s) in done/, each with its one result; "
+        f"{len(without_result)} without; {len(orphans)} result(s) for an input elsewhere"
+    )
+
+    # Messages: each result and review told at least once, a repeat only within one request.
+    rows = evidence.item_rows(state)
+    owed = {row["item_id"] for row in rows.values() if row["status"] in ("done", "review")}
+    texts = telegram.texts if telegram is not None else logged_notifications(outputs)
+    told = messages_by_item(texts)
+    tries = evidence.effect_tries(state)
+    untold = sorted(owed - set(told))
+    repeats = sum(count - 1 for count in told.values())
+    unexplained = sum(
+        max(0, count - tries[(item, "notification.sent")]) for item, count in told.items()
+    )
+    allowed_repeats = KILLS * REPEATS_PER_50_KILLS // 50
+    problems += [f"item {item} ended in done/ or review/ and was never told" for item in untold]
+    if repeats > allowed_repeats:
+        problems.append(f"{repeats} repeated messages in {KILLS} kills (at most {allowed_repeats})")
+    if unexplained:
+        problems.append(f"{unexplained} message(s) beyond the deliveries the database counted")
+    messages_row.tried = f"the kill loop's {KILLS} kills, messages to " + (
+        "a Telegram stand-in" if telegram is not None else "the log (no Telegram in this agent)"
+    )
+    messages_row.cases = len(owed)
+    messages_row.losses = len(untold)
+    messages_row.duplicates = unexplained
+    messages_row.found = (
+        f"{sum(told.values())} messages for {len(owed)} results and reviews: {len(untold)} never "
+        f"told, {repeats} repeated (a kill between Telegram accepting and the agent marking it "
+        f"sent; at most {allowed_repeats} allowed), each repeat counted as a delivery"
+    )
 
     excess, excess_problems = evidence.excess_records(state)
     problems += excess_problems
@@ -238,9 +324,11 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(report, home, tmp_pa
     report.duplicates = extra + excess + len(orphans)
     report.leaks = len(strays)
     ended = {folder: len(evidence.entries(state / folder)) for folder in evidence.TERMINAL_FOLDERS}
+    given_back = sum(row["crashes"] for row in rows.values())
     report.found = (
         f"{KILLS} kills in {killing_seconds:.0f}s, {landed} of them mid-item (item recovered "
-        f"from processing/); {interrupted} input(s) failed for being interrupted at their last "
-        f"attempt; ended: {ended}; audit verify {'passes' if verify.returncode == 0 else 'FAILS'}"
+        f"from processing/, {given_back} attempt(s) given back); {interrupted} input(s) failed for "
+        f"being interrupted; ended: {ended}; audit verify "
+        f"{'passes' if verify.returncode == 0 else 'FAILS'}"
     )
     assert problems == []

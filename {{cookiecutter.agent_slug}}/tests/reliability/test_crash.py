@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+import kills
 from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.observability import audit
 
@@ -32,36 +33,18 @@ def documents() -> dict[str, bytes]:
     return docs
 
 
-def wait_for(condition, process, seconds: float = WORK_WAIT_SECONDS) -> None:
-    """Return once condition() holds or the process has exited (start-up is slow when busy)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None and not condition():
-        time.sleep(0.005)
-
-
-def kill(home, process, hits: Counter, mid_item: bool, rng: random.Random) -> None:
-    """SIGKILL the agent: mid-item (an item is in processing/) or at a random moment.
-
-    Never while it holds an item already interrupted MAX_CRASHES - 1 times: that item would be set
-    aside as one that takes the process down, which is another test's subject.
-    """
-
-    def holds_a_fresh_item() -> bool:
-        held = home.files("processing")
-        return bool(held) and all(hits[name] < agent_module.MAX_CRASHES - 1 for name in held)
-
-    def safe_to_kill() -> bool:
-        return all(hits[name] < agent_module.MAX_CRASHES - 1 for name in home.files("processing"))
-
+def kill(home, process, killer: kills.Killer, mid_item: bool, rng: random.Random) -> None:
+    """SIGKILL the agent mid-item (once an item is in processing/) or at a random moment."""
     if mid_item:
-        wait_for(lambda: holds_a_fresh_item() or not home.files("incoming"), process)
+        kills.wait_for(
+            lambda: killer.holds_a_fresh_item() or not home.files("incoming"),
+            process,
+            WORK_WAIT_SECONDS,
+        )
         time.sleep(rng.uniform(0, 0.03))  # somewhere within its 30 ms LLM call
     else:
         time.sleep(rng.uniform(0.3, 1.2))  # during start-up, recovery or between items
-    wait_for(safe_to_kill, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    hits.update(home.files("processing"))
+    killer.kill(process)
 
 
 def evidence(home, item_ids=()) -> str:
@@ -84,9 +67,9 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(home):
     for name, content in docs.items():
         home.drop(name, content)
     rng = random.Random(20261126)
-    hits = Counter()
+    killer = kills.Killer(home.state, WORK_WAIT_SECONDS)
     for number in range(KILLS):
-        kill(home, home.start("run"), hits, mid_item=bool(number % 2), rng=rng)
+        kill(home, home.start("run"), killer, mid_item=bool(number % 2), rng=rng)
     finish = home.cli("once", timeout=120)
     assert finish.returncode == 0, finish.stderr
 
