@@ -113,9 +113,11 @@ def test_baked_agent_survives_its_fault_and_attack_suite(
         )
     problems = row_problems(json.loads(report_path.read_text(encoding="utf-8")))
     if result.returncode != 0 or problems:
+        # The table is printed once, above; the output's tail is what came before it.
+        before_table = output.replace(table, "") if table else output
         pytest.fail(
             f"the baked agent fails its fault and attack suite (pytest exit code "
-            f"{result.returncode}):\n" + "\n".join(problems) + f"\n\n{table}\n"
-            f"--- last {OUTPUT_TAIL_LINES} lines of its output ---\n{tail(output)}",
+            f"{result.returncode}):\n" + "\n".join(problems) + "\n\n"
+            f"--- last {OUTPUT_TAIL_LINES} lines of its output ---\n{tail(before_table)}",
             pytrace=False,
         )

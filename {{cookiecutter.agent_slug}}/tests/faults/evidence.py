@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections import Counter
@@ -200,6 +201,37 @@ def effect_tries(state: Path) -> Counter:
     for item, kind, count in rows:
         tries[(item, "outbox.written" if kind == "result" else "notification.sent")] += count
     return tries
+
+
+ITEM_ID = re.compile(r"\b[0-9a-f]{16}\b")
+AUDIT_TAIL = 12
+
+
+def diagnosis(state: Path, problems: list[str]) -> str:
+    """What a failing test leaves to diagnose it without a rerun: the state tree, and for each item
+    a problem names (by its id) its database row and the tail of its audit trail."""
+    lines = ["state directory:"]
+    for folder in sorted(p for p in state.iterdir() if p.is_dir()):
+        names = sorted(p.name for p in folder.iterdir())
+        shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
+        lines.append(f"  {folder.name}/: {shown}")
+    named = sorted({match for problem in problems for match in ITEM_ID.findall(problem)})[:10]
+    rows = item_rows(state)
+    entries = audit_entries(state)
+    for item in named:
+        row = rows.get(item)
+        lines.append(
+            f"item {item}: "
+            + (
+                f"{row['name']} status {row['status']}, attempts {row['attempts']}, "
+                f"crashes {row['crashes']}, reason {row['reason']!r}"
+                if row
+                else "no database row"
+            )
+        )
+        for entry in [e for e in entries if e.get("item") == item][-AUDIT_TAIL:]:
+            lines.append(f"  audit #{entry['seq']} {entry['action']} {entry['detail']}")
+    return "\n".join(lines)
 
 
 def stray_state_entries(state: Path) -> list[str]:

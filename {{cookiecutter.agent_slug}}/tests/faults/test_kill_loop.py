@@ -331,4 +331,4 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(
         f"being interrupted; ended: {ended}; audit verify "
         f"{'passes' if verify.returncode == 0 else 'FAILS'}"
     )
-    assert problems == []
+    assert problems == [], "\n".join(problems) + "\n" + evidence.diagnosis(state, problems)

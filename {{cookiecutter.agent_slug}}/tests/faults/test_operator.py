@@ -132,5 +132,5 @@ def test_decisions_taken_while_the_agent_works_are_applied_once_by_it(report, ho
         f"{len(decided)} decisions applied by the running agent (the lock never changed hands); "
         f"the same review decided twice at once: exits {codes}; too late: exit {late.returncode}"
     )
-    assert problems == [], "\n".join(problems)
+    assert problems == [], "\n".join(problems) + "\n" + evidence.diagnosis(state, problems)
     assert json.loads((state / "heartbeat.json").read_text())["status"] == "stopped"
