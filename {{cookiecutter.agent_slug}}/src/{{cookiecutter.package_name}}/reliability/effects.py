@@ -74,13 +74,17 @@ class Sender:
         Disk-full and database errors propagate: the effect stays queued for the next call.
         """
         self.audit, self.notifier = audit, notifier
-        delivered = 0
+        delivered, channel_down = 0, False
         for row in self.db.due_effects(time.time()):
             if row["kind"] == RESULT:
                 self._write_result(row)
                 delivered += 1
+            elif channel_down:
+                continue  # one failed send per pass: the others wait, not the whole loop
             elif self._send_message(row):
                 delivered += 1
+            else:
+                channel_down = True
         return delivered
 
     def _write_result(self, row) -> None:
