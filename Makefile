@@ -24,7 +24,7 @@ $(VENV)/.integration-installed: $(VENV)/.dev-installed requirements-integration.
 	touch $@
 
 test: $(VENV)/.dev-installed
-	$(PY) -m ruff check hooks tests molecule/resources molecule/dayone benchmarks
+	$(PY) -m ruff check . roles/health/files/agentctl
 	$(PY) -m pytest tests
 
 test-integration: $(VENV)/.integration-installed

@@ -387,7 +387,8 @@ def throughput(bench: Bench, documents: int) -> Row:
         if len(done) != documents or len(visible(state / "outbox")) != documents:
             raise BenchmarkError(
                 f"{bench.agent.slug} once finished {len(done)} of {documents} documents "
-                f"(review: {len(visible(state / 'review'))}, failed: {len(visible(state / 'failed'))}); "
+                f"(review: {len(visible(state / 'review'))}, "
+                f"failed: {len(visible(state / 'failed'))}); "
                 f"see {state}"
             )
         measured.add(documents / elapsed)
@@ -710,7 +711,7 @@ def import_times(bench: Bench) -> tuple[list[ImportEntry], Series]:
 
 
 def append_overhead(bench: Bench) -> dict[str, Series]:
-    """Return µs per audit append and per cost record, and per plain append+fsync of the same line."""
+    """Return µs per audit append and per cost record, and per plain append+fsync of that line."""
     results = {
         key: Series("µs") for key in ("audit_us", "audit_plain_us", "cost_us", "cost_plain_us")
     }

@@ -25,7 +25,8 @@ def cell(text: str) -> str:
 
 def results_table(rows: list[Row]) -> list[str]:
     lines = [
-        "| Figure | Measured: median (min..max) | Baseline in the same run | Ratio | Goal | Result |",
+        "| Figure | Measured: median (min..max) | Baseline in the same run | Ratio | Goal "
+        "| Result |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -180,9 +181,9 @@ def overhead_lines(overhead: dict[str, Series], entries_per_item: float | None) 
             f"{overhead['cost_plain_us'].text()} | {format_number(cost_extra)} µs |"
         ),
         "",
-        "An audit append takes the file lock, re-reads the chain head, appends and fsyncs the entry, "
-        "then rewrites `audit.head` atomically (write, fsync, rename, fsync of the directory); a "
-        "cost record appends and fsyncs one line." + per_item,
+        "An audit append takes the file lock, re-reads the chain head, appends and fsyncs the "
+        "entry, then rewrites `audit.head` atomically (write, fsync, rename, fsync of the "
+        "directory); a cost record appends and fsyncs one line." + per_item,
     ]
 
 
@@ -201,9 +202,9 @@ def write(path: Path, sections: dict) -> str:
         "# Benchmarks",
         "",
         (
-            "What twenty agents on a small server cost, each figure measured against a baseline in the "
-            "same run. This page is written by `make bench` (`benchmarks/run.py`): re-run it rather "
-            "than edit it. Timings are never asserted in tests; this table is the evidence."
+            "What twenty agents on a small server cost, each figure measured against a baseline in "
+            "the same run. This page is written by `make bench` (`benchmarks/run.py`): re-run it "
+            "rather than edit it. Timings are never asserted in tests; this table is the evidence."
         ),
         "",
         f"## Results ({sections['reps']} repetitions each)",
@@ -224,20 +225,20 @@ def write(path: Path, sections: dict) -> str:
         "",
         (
             "Why an idempotent `site.yml` re-run still takes a third of the first: it checks "
-            "everything the roles own — the server's packages, sshd, firewall, journald and upgrade "
-            "settings, and per agent its user, directories, configuration files, unit, release and "
-            "virtualenv — with one module call each, and a call costs about a quarter of a second "
-            "even with pipelining, most of it the target starting Python and loading the module. "
-            "The first run skips none of those calls; it adds the installs and builds. Meeting the "
-            "goal would mean checking less, and a re-run that does not look cannot find drift: "
-            "not done."
+            "everything the roles own — the server's packages, sshd, firewall, journald and "
+            "upgrade settings, and per agent its user, directories, configuration files, unit, "
+            "release and virtualenv — with one module call each, and a call costs about a quarter "
+            "of a second even with pipelining, most of it the target starting Python and loading "
+            "the module. The first run skips none of those calls; it adds the installs and builds. "
+            "Meeting the goal would mean checking less, and a re-run that does not look cannot "
+            "find drift: not done."
         ),
         "",
         "## Idle memory with each LLM provider selected",
         "",
         (
-            "Same agent, same idle time; `anthropic` and `openai` get a dummy key and a base URL on "
-            "127.0.0.1 (no call is made while idle)."
+            "Same agent, same idle time; `anthropic` and `openai` get a dummy key and a base URL "
+            "on 127.0.0.1 (no call is made while idle)."
         ),
         "",
         *provider_lines(sections["providers"], sections["floor_rss"], sections["bare_rss"]),
@@ -281,48 +282,50 @@ HOW_TO_REPRODUCE = [
     "```",
     "",
     (
-        "`make bench` bakes an agent with the template's defaults, builds its wheel, installs it with "
-        "its dependencies from PyPI into a fresh virtualenv in a scratch directory (`$TMPDIR`, removed "
-        "afterwards unless `--keep`), runs every figure and its baseline with that venv's interpreter, "
-        "and rewrites this page. It needs Python 3.11+, network access to PyPI and about 1.5 GB free in "
-        "`$TMPDIR` for the cost history. `--help` lists the knobs (repetitions, documents, the shape of "
-        "the cost history). Figures 5 and 6 need the systemd test container of `make test-integration` "
-        "(root, a docker engine, the `local/debian12-systemd` image, Ansible from "
-        "requirements-integration.txt); without `--container` their rows say *not measured*."
+        "`make bench` bakes an agent with the template's defaults, builds its wheel, installs it "
+        "with its dependencies from PyPI into a fresh virtualenv in a scratch directory "
+        "(`$TMPDIR`, removed afterwards unless `--keep`), runs every figure and its baseline with "
+        "that venv's interpreter, and rewrites this page. It needs Python 3.11+, network access to "
+        "PyPI and about 1.5 GB free in `$TMPDIR` for the cost history. `--help` lists the knobs "
+        "(repetitions, documents, the shape of the cost history). Figures 5 and 6 need the systemd "
+        "test container of `make test-integration` (root, a docker engine, the "
+        "`local/debian12-systemd` image, Ansible from requirements-integration.txt); without "
+        "`--container` their rows say *not measured*."
     ),
     "",
     "How each figure is measured:",
     "",
     (
-        "1. **Idle RSS**: `<slug> run` with the default settings, an empty inbox and a stand-in for "
-        "systemd's `$NOTIFY_SOCKET` (a datagram socket the benchmark reads). After `READY=1` the agent "
-        "idles for 6 s (longer than one poll interval), then `VmRSS` is read from `/proc/<pid>/status`. "
-        "The floor (`import requests`, then sleep) and bare Python (`sleep`) run beside it, for the same "
-        "time, on the same interpreter."
+        "1. **Idle RSS**: `<slug> run` with the default settings, an empty inbox and a stand-in "
+        "for systemd's `$NOTIFY_SOCKET` (a datagram socket the benchmark reads). After `READY=1` "
+        "the agent idles for 6 s (longer than one poll interval), then `VmRSS` is read from "
+        "`/proc/<pid>/status`. The floor (`import requests`, then sleep) and bare Python (`sleep`) "
+        "run beside it, for the same time, on the same interpreter."
     ),
     (
-        "2. **Start to READY=1**: from spawning `<slug> run` to `READY=1` arriving on the notify socket "
-        "(imports, settings, people CSV, database open, crash recovery, first heartbeat), against the "
-        "wall time of `python -c 'import requests'`, interleaved, 4 pairs per repetition. One warm-up "
-        "run of each is not counted; the state "
-        "directory already exists, as on a restart."
+        "2. **Start to READY=1**: from spawning `<slug> run` to `READY=1` arriving on the notify "
+        "socket (imports, settings, people CSV, database open, crash recovery, first heartbeat), "
+        "against the wall time of `python -c 'import requests'`, interleaved, 4 pairs per "
+        "repetition. One warm-up run of each is not counted; the state directory already exists, "
+        "as on a restart."
     ),
     (
-        "3. **Throughput**: N small text documents, each naming one person of an N-row people CSV, are "
-        "settled in `incoming/`; `<slug> once` (fake provider, zero latency, every write fsynced) is timed "
-        "from spawn to exit, and every document must end in `done/` with a result in `outbox/`. The "
-        "baseline is a Python loop over the same files on the same file system that only renames each "
-        "file into `processing/` and then `done/`, fsyncing both directories after each rename."
+        "3. **Throughput**: N small text documents, each naming one person of an N-row people CSV, "
+        "are settled in `incoming/`; `<slug> once` (fake provider, zero latency, every write "
+        "fsynced) is timed from spawn to exit, and every document must end in `done/` with a "
+        "result in `outbox/`. The baseline is a Python loop over the same files on the same file "
+        "system that only renames each file into `processing/` and then `done/`, fsyncing both "
+        "directories after each rename."
     ),
     (
-        "4. **Cost reports**: a history of per-day cost files is written for 20 agent state directories "
-        "(records shaped like the agent's, from a record the pipeline run wrote), then "
-        "`agentctl costs --since yesterday` (all agents; `AGENTCTL_CONFIG` points it at the scratch "
-        "state root) and `<slug> costs --since yesterday` (one agent) are timed from spawn to exit, "
-        "against a script that json-parses every line of the same records concatenated in one file "
-        "and sums the same days. All three answers are checked to agree before timing. The files are "
-        "in the page cache; on a server with less memory than the history, the scan would be slower "
-        "still."
+        "4. **Cost reports**: a history of per-day cost files is written for 20 agent state "
+        "directories (records shaped like the agent's, from a record the pipeline run wrote), then "
+        "`agentctl costs --since yesterday` (all agents; `AGENTCTL_CONFIG` points it at the "
+        "scratch state root) and `<slug> costs --since yesterday` (one agent) are timed from spawn "
+        "to exit, against a script that json-parses every line of the same records concatenated in "
+        "one file and sums the same days. All three answers are checked to agree before timing. "
+        "The files are in the page cache; on a server with less memory than the history, the scan "
+        "would be slower still."
     ),
     (
         "5. **`agentctl status`** (container): after figure 6, `deploy.yml` brings the same "
@@ -331,10 +334,10 @@ HOW_TO_REPRODUCE = [
         "each."
     ),
     (
-        "6. **Idempotent re-run** (container): a fresh container like the Molecule scenario's (same "
-        "image and capabilities, its own name, `/` made shared as systemd does on a VM, which "
-        "`LoadCredential=` needs), `site.yml` with 5 freshly baked agents and an empty wheel cache, "
-        "then `--container-reps` re-runs of the same command; every re-run must report 0 changed. "
-        "The first run is one measurement by nature."
+        "6. **Idempotent re-run** (container): a fresh container like the Molecule scenario's "
+        "(same image and capabilities, its own name, `/` made shared as systemd does on a VM, "
+        "which `LoadCredential=` needs), `site.yml` with 5 freshly baked agents and an empty wheel "
+        "cache, then `--container-reps` re-runs of the same command; every re-run must report 0 "
+        "changed. The first run is one measurement by nature."
     ),
 ]

@@ -1,12 +1,13 @@
 """The baked README's "Run it on your laptop" commands work as written.
 
-A default agent is baked; the fenced block under that heading is read from the baked README.md with a
-Markdown parser and its lines run in order, in one `bash -euo pipefail` session inside the project,
-with the environment of a plain laptop shell (packages come from PyPI, as for a user). Between the
-lines the session prints a marker and checks the line's exit status, so a failure anywhere in a line
-(`pytest && ruff check .` included, which `set -e` alone lets through) stops the block and names
-the line. Then the test checks what a user relies on after the block: the samples were processed,
-results are in outbox/, the review queue and the costs show them, the audit log is intact.
+A default agent is baked; the fenced block under that heading is read from the baked README.md with
+a Markdown parser and its lines run in order, in one `bash -euo pipefail` session inside the
+project, with the environment of a plain laptop shell (packages come from PyPI, as for a user).
+Between the lines the session prints a marker and checks the line's exit status, so a failure
+anywhere in a line (`pytest && ruff check .` included, which `set -e` alone lets through) stops the
+block and names the line. Then the test checks what a user relies on after the block: the samples
+were processed, results are in outbox/, the review queue and the costs show them, the audit log is
+intact.
 """
 
 import json

@@ -72,7 +72,7 @@ class Server:
     def exec(
         self, *argv: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess:
-        """Run a command inside the server as root, for the test's own checks (not the user's path)."""
+        """Run a command inside the server as root, for the test's checks (not the user's path)."""
         command = [
             "docker",
             "exec",
@@ -169,7 +169,9 @@ def start_server(name: str) -> Server:
 def authorize(server: Server, public_key: str) -> None:
     """What the provider does when it creates the VPS: the user's key in root's authorized_keys."""
     server.exec(
-        "sh", "-c", "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys",
+        "sh", "-c",
+        "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
+        " && chmod 600 /root/.ssh/authorized_keys",
         stdin=public_key + "\n",
     )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Day one as a user takes it: README's "Run your agents on a server", executed as written, over SSH.
+"""Day one as a user takes it: README's "Run your agents on a server", run as written, over SSH.
 
 Each fenced block of that section is read from README.md and run in order in one bash session on
 the controller (a block that starts with `ssh admin@ADDRESS` runs its other lines on the server,
@@ -62,7 +62,8 @@ STATE_PATHS = (
 )
 PROCESS_TIMEOUT_SECONDS = 300
 RECAP = re.compile(
-    r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
     re.MULTILINE,
 )
 
@@ -123,7 +124,8 @@ class Walk:
         env_file = self.controller.home.parent / "shell.env"
         script = f"set -euo pipefail\n{text}\nenv -0 > {shlex.quote(str(env_file))}\n"
         result = subprocess.run(
-            ["bash", "-c", script], cwd=cwd or self.controller.checkout, env=self.env | (extra_env or {}),
+            ["bash", "-c", script], cwd=cwd or self.controller.checkout,
+            env=self.env | (extra_env or {}),
             capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS, check=False,
         )  # fmt: skip
         output = result.stdout + result.stderr
@@ -139,7 +141,8 @@ class Walk:
             return output
         self.failures += result.returncode != 0
         assert result.returncode == 0, (
-            f"README's block at line {block.line} failed (exit {result.returncode}), run as written:\n"
+            f"README's block at line {block.line} failed (exit {result.returncode}), "
+            "run as written:\n"
             f"{text}\n---\n{output[-6000:]}"
         )
         carried = dict(
@@ -170,7 +173,8 @@ class Walk:
             outputs.append(f"$ {command}\n{result.stdout}{result.stderr}")
             self.failures += result.returncode != 0 and not expect_failure
             assert result.returncode == 0 or expect_failure, (
-                f"on the server, README line {block.line}: {command!r} exited {result.returncode}:\n"
+                f"on the server, README line {block.line}: {command!r} "
+                f"exited {result.returncode}:\n"
                 f"{result.stdout}{result.stderr}"
             )
         return "\n".join(outputs)
@@ -227,10 +231,12 @@ def walk(controller) -> Iterator[Walk]:
         "README commands as written",
         cases=walk.commands,
         passed=not not_run and walk.failures == 0,
-        tried=f"every block of README's {SECTION!r} and the generated agent's {AGENT_SECTION!r}, read from the "
-        "Markdown and run in order on a fresh VPS over SSH (check, a first run stopped half-way and rerun, status, "
-        "deploy, rollback, backup, rebuild with ControlMaster=no, restore)",
-        found=f"{walk.commands} commands in {len(walk.run_blocks)} of {len(walk.blocks)} blocks ran, "
+        tried=f"every block of README's {SECTION!r} and the generated agent's {AGENT_SECTION!r}, "
+        "read from the Markdown and run in order on a fresh VPS over SSH (check, a first run "
+        "stopped half-way and rerun, status, deploy, rollback, backup, rebuild with "
+        "ControlMaster=no, restore)",
+        found=f"{walk.commands} commands in {len(walk.run_blocks)} of {len(walk.blocks)} blocks "
+        "ran, "
         f"{walk.failures} failed{'; not run: README lines ' + str(not_run) if not_run else ''}",
     )
 
@@ -330,8 +336,9 @@ def security_state(walk: Walk, fleet: Fleet) -> dict[str, str]:
     root_on_22 = subprocess.run([*controller.ssh_argv("root", old.first_port), "true"],
                                 capture_output=True, text=True, check=False)  # fmt: skip
     password = subprocess.run(
-        [*controller.ssh_argv("admin", old.admin_port, "-o", "PubkeyAuthentication=no",
-                              "-o", "PreferredAuthentications=password,keyboard-interactive"), "true"],
+        [*controller.ssh_argv("admin", old.admin_port, "-o", "PubkeyAuthentication=no", "-o",
+                              "PreferredAuthentications=password,keyboard-interactive"),
+         "true"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     journal = old.exec(
@@ -367,9 +374,11 @@ def test_a_first_run_that_stops_half_way_still_locks_root_out(walk, fleet):
         "root login refused after a failed first run",
         cases=4,
         passed=refused,
-        tried="site.yml as README says, first run as root, stopped half-way by the example's swap file (swapon "
-        "refused); then new SSH logins as root (new port and 22), a password login as admin, journald's running cap",
-        found=f"root: {state['root']}; root on 22: {state['root_on_22']}; password: {state['password']}; "
+        tried="site.yml as README says, first run as root, stopped half-way by the example's swap "
+        "file (swapon refused); then new SSH logins as root (new port and 22), a password login "
+        "as admin, journald's running cap",
+        found=f"root: {state['root']}; root on 22: {state['root_on_22']}; "
+        f"password: {state['password']}; "
         f"journald runs with max {state['journal_cap']} (configured {JOURNAL_CAP})",
     )
     assert refused, state
@@ -498,7 +507,8 @@ def drop_documents(fleet: Fleet, slug: str) -> None:
         old.exec(
             "sh",
             "-c",
-            f"chown agent-{slug}: {inbox}/.{sample.name} && mv {inbox}/.{sample.name} {inbox}/{sample.name}",
+            f"chown agent-{slug}: {inbox}/.{sample.name}"
+            f" && mv {inbox}/.{sample.name} {inbox}/{sample.name}",
         )
     deadline = time.monotonic() + PROCESS_TIMEOUT_SECONDS
     while old.exec("find", f"/var/lib/agents/{slug}/incoming", f"/var/lib/agents/{slug}/processing",
@@ -522,8 +532,9 @@ def test_backup_lands_outside_every_inventory(walk, fleet):
     archives = sorted(
         (walk.controller.checkout / "backups" / "agents-1").glob("*/*.tar.gz")
     )
-    graph = subprocess.run(["ansible-inventory", "-i", "inventories/prod", "--graph"], cwd=walk.controller.checkout,
-                           env=walk.env, capture_output=True, text=True, check=False)  # fmt: skip
+    graph = subprocess.run(["ansible-inventory", "-i", "inventories/prod", "--graph"],
+                           cwd=walk.controller.checkout, env=walk.env,
+                           capture_output=True, text=True, check=False)  # fmt: skip
     hosts = re.findall(r"--(\S+)$", graph.stdout, re.MULTILINE)
     hosts = [name for name in hosts if not name.startswith("@")]
     passed = (
@@ -538,8 +549,9 @@ def test_backup_lands_outside_every_inventory(walk, fleet):
         passed=passed,
         tried="backup.yml as README says, then ansible-inventory -i inventories/prod --graph",
         found=f"{len(archives)} backups in backups/agents-1/ at the checkout root; "
-        f"{len(inventories_after) - len(inventories_before)} new files under inventories/; the inventory lists "
-        f"{hosts} ({'no warning' if 'WARNING' not in graph.stderr else graph.stderr.strip()[:200]})",
+        f"{len(inventories_after) - len(inventories_before)} new files under inventories/; "
+        f"the inventory lists {hosts} "
+        f"({'no warning' if 'WARNING' not in graph.stderr else graph.stderr.strip()[:200]})",
         losses=len(SLUGS) - len(archives),
     )
     assert passed, (archives, hosts, graph.stderr)
@@ -579,15 +591,18 @@ def test_rebuild_on_a_new_server_without_connection_reuse(walk, fleet):
     no_reuse = {
         "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no -o StrictHostKeyChecking=accept-new"
     }
-    walk.run(walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=2),
-             extra_env=no_reuse)  # fmt: skip
+    walk.run(
+        walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=2),
+        extra_env=no_reuse,
+    )
 
     restored = {}
     for slug in SLUGS:
         listing = new.exec(
             "sh",
             "-c",
-            f"cd /var/lib/agents/{slug} && find {' '.join(STATE_PATHS)} -type f 2>/dev/null || true",
+            f"cd /var/lib/agents/{slug} && find {' '.join(STATE_PATHS)} -type f 2>/dev/null"
+            " || true",
         ).stdout
         for relative in listing.split():
             restored[f"{slug}/{relative}"] = new.exec(

@@ -44,7 +44,9 @@ def row_passed(row: dict) -> bool:
 
 
 def render(rows: list[dict]) -> str:
-    header = f"{'test':<{TEST_WIDTH}}{'cases':>6}{'losses':>7}{'duplicates':>11}{'leaks':>6}  result"
+    header = (
+        f"{'test':<{TEST_WIDTH}}{'cases':>6}{'losses':>7}{'duplicates':>11}{'leaks':>6}  result"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         counts = "".join(

@@ -103,7 +103,8 @@ def run_pip(python: str, arguments: list[str], what: str) -> None:
     """Run pip with the controller's Python; turn a failure into one readable line."""
     command = [python, "-m", "pip", "--disable-pip-version-check", "--no-input", *arguments]
     try:
-        result = subprocess.run(
+        # S603: the controller's Python running pip, an argument list, no shell.
+        result = subprocess.run(  # noqa: S603
             command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS, check=False
         )
     except FileNotFoundError as error:
@@ -112,9 +113,12 @@ def run_pip(python: str, arguments: list[str], what: str) -> None:
             "to a Python 3 that has pip"
         ) from error
     except subprocess.TimeoutExpired as error:
-        raise BuildError(f"{what} took more than {PIP_TIMEOUT_SECONDS}s; is PyPI reachable?") from error
+        raise BuildError(
+            f"{what} took more than {PIP_TIMEOUT_SECONDS}s; is PyPI reachable?"
+        ) from error
     if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-PIP_OUTPUT_TAIL_LINES:])
+        output_lines = (result.stdout + result.stderr).strip().splitlines()
+        tail = "\n".join(output_lines[-PIP_OUTPUT_TAIL_LINES:])
         raise BuildError(f"{what} failed (pip exited {result.returncode}):\n{tail}")
 
 
@@ -150,7 +154,8 @@ def build(project: Path, slug: str, python: str, target: dict[str, str], destina
     """Build the agent's wheel and download its dependencies' wheels into destination."""
     destination.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="pillars-build-") as scratch:
-        # Build from a clean copy: an in-tree build would leave build/ and *.egg-info in the project.
+        # Build from a clean copy: an in-tree build would leave build/ and *.egg-info in the
+        # project.
         source = Path(scratch) / "source"
         for relative in project_files(project):
             (source / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +235,9 @@ def read_entry(agent_cache: Path, key: str, changed: bool) -> dict:
     return {"changed": changed, "built": True, "key": key, "wheel_dir": wheel_dir, **manifest}
 
 
-def build_cached(project: Path, slug: str, python: str, cache: Path, target: dict[str, str]) -> dict:
+def build_cached(
+    project: Path, slug: str, python: str, cache: Path, target: dict[str, str]
+) -> dict:
     """Return the cache entry for the project, building it first when it is missing."""
     agent_cache, key = cache_entry(project, slug, cache, target)
     agent_cache.mkdir(parents=True, exist_ok=True)
