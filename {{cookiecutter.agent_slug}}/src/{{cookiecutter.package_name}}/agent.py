@@ -139,6 +139,36 @@ class ItemClock:
         )
 
 
+class StopFlag:
+    """Set by a signal handler, waited on by the loop: a threading.Event without its lock.
+
+    Event.set() takes the lock that Event.wait() holds in the main thread between two of its
+    steps; a SIGTERM handler calling it at that moment would wait for itself forever. Setting a
+    plain attribute cannot block, and wait() looks at it every WAIT_SLICE_SECONDS.
+    """
+
+    WAIT_SLICE_SECONDS = 0.05
+
+    def __init__(self):
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to timeout seconds, less once set; return whether it is set."""
+        deadline = time.monotonic() + timeout
+        while not self._set:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(remaining, self.WAIT_SLICE_SECONDS))
+        return self._set
+
+
 class Context:
     """What job.process gets for one item: the database and a costed, budgeted LLM call."""
 
@@ -177,7 +207,7 @@ class Agent:
         self.notifier = make_notifier(settings, self.policy, on_wait=self.systemd.watchdog)
         self.effects = effects.Sender(self.db, self.inbox.outbox)
         self.decisions = settings.state_dir / DECISIONS_FOLDER
-        self.stop_requested = threading.Event()
+        self.stop_requested = StopFlag()
         self.clock = ItemClock(settings.item_time_limit_seconds)
         self.disk_full_since: str | None = None  # set while paused for a full disk
         self._disk_alert_tries = 0
@@ -211,12 +241,14 @@ class Agent:
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
+            # Nothing here may take a lock the interrupted code could hold (see StopFlag);
+            # logging's locks are re-entrant.
+            self.stop_requested.set()
+            self.systemd.stopping()
             logger.info(
                 "Received %s: finishing the current item, then stopping",
                 signal.Signals(signum).name,
             )
-            self.stop_requested.set()
-            self.systemd.stopping()
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)

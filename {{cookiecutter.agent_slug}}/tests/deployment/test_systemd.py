@@ -1,6 +1,7 @@
 """The systemd notify protocol over a real datagram socket, a clean stop on SIGTERM, and the
 watchdog kept fed during one slow item, up to the item's limit."""
 
+import os
 import signal
 import socket
 import threading
@@ -164,3 +165,20 @@ def test_keepalive_costs_nothing_without_a_watchdog_for_this_process(monkeypatch
     notifier.watchdog()
 
     assert notify.receive(0.2) == []
+
+
+def test_a_stop_signal_during_the_loops_wait_ends_it(home):
+    # SIGTERM lands while the loop waits: the handler must not take a lock the wait holds (a
+    # threading.Event would deadlock when the signal strikes between two of its steps).
+    agent = home.agent()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    agent.install_signal_handlers()
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
+    try:
+        timer.start()
+        assert agent.stop_requested.wait(WAIT_SECONDS) is True
+    finally:
+        timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        agent.close()
