@@ -215,9 +215,8 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
         if effect["kind"] == "message" and not json.loads(effect["payload"]).get(
             "text", ""
         ).endswith(f"[item {effect['item_id']}]"):
-            effect_problems.append(
-                f"{by_id[effect['item_id']]}: message {effect['key']} lacks [item {effect['item_id']}]"
-            )
+            doc_name, key = by_id[effect["item_id"]], effect["key"]
+            effect_problems.append(f"{doc_name}: message {key} lacks [item {effect['item_id']}]")
     no_db_row = [name for name in names if placed[name] and name not in rows]
     poisoned = [
         name for name, row in rows.items() if CRASH_REASON in (row["reason"] or "")
@@ -300,7 +299,8 @@ def evidence(
         ]
         lines.append(f"audit tail of {name} ({item_id or 'no row'}):")
         lines.extend(
-            f"  {entry.get('seq')} {entry.get('ts')} {entry.get('action')} {json.dumps(entry.get('detail'), sort_keys=True)}"
+            f"  {entry.get('seq')} {entry.get('ts')} {entry.get('action')} "
+            f"{json.dumps(entry.get('detail'), sort_keys=True)}"
             for entry in tail
         )
     return "\n".join(lines)
