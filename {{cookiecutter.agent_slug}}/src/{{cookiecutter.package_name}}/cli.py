@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from . import AGENT_SLUG, __version__
+from . import AGENT_SLUG
 from .observability.costs import GROUPINGS, DateError, parse_day, read_records, summarize
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,21 @@ class Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+class VersionAction(argparse.Action):
+    """--version, reading the version only when asked (see __init__.__getattr__)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"{AGENT_SLUG} {__version__}")
+        parser.exit()
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
-    parser.add_argument("--version", action="version", version=f"{AGENT_SLUG} {__version__}")
+    parser.add_argument(
+        "--version", action=VersionAction, nargs=0, help="show the version and exit"
+    )
     parser.add_argument(
         "--env-file",
         help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
@@ -306,7 +318,7 @@ def command_status(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .observability.audit import AuditError
-    from .reliability.http import PermanentError
+    from .reliability.errors import PermanentError
     from .reliability.inbox import AlreadyRunning, StateDirError
     from .security.db import PeopleFileError
     from .security.settings import SettingsError

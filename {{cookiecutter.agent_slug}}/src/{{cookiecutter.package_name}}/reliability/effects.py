@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import PermanentError, TransientError
 from .files import atomic_create_json
-from .http import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .errors import PermanentError, TransientError
+
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429})
@@ -44,23 +46,6 @@ NOT_SENT_ERRORS = (
     requests.exceptions.TooManyRedirects,
 )
 SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie")
-
-
-class TransientError(Exception):
-    """Gave up on a failure that may pass; the item may be retried later."""
-
-    def __init__(self, message: str, status_code: int | None = None):
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class PermanentError(Exception):
-    """The request will not succeed by retrying it (400/401/403/404/422, bad configuration)."""
-
-    def __init__(self, message: str, status_code: int | None = None, detail: str | None = None):
-        super().__init__(message)
-        self.status_code = status_code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
