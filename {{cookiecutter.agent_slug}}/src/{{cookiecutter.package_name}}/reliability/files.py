@@ -58,6 +58,18 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640, durable: bool
     durable=False skips the fsyncs: still atomic against a crash of the process, for files that
     are rewritten every few seconds and only describe the present (the heartbeat).
     """
+    temp = write_temp(path, data, mode, durable)
+    try:
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_directory(path.parent)
+
+
+def write_temp(path: Path, data: bytes, mode: int, durable: bool) -> Path:
+    """Write data to a hidden temp file beside path (fsynced if durable); return the temp file."""
     temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
@@ -66,12 +78,10 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o640, durable: bool
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-        temp.replace(path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if durable:
-        fsync_directory(path.parent)
+    return temp
 
 
 def atomic_write_json(path: Path, document, durable: bool = True) -> None:
@@ -85,13 +95,8 @@ def atomic_create_bytes(path: Path, data: bytes, mode: int = 0o640) -> None:
     For files written exactly once (a result): an existing file is never replaced, not even one
     that appears while the data is being written. A crash leaves no file or the whole file.
     """
-    temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    temp = write_temp(path, data, mode, durable=True)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         rename_no_replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
