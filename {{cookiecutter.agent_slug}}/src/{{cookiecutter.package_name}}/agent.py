@@ -50,6 +50,8 @@ DISK_PROBE_BYTES = 256 * 1024
 # Python ignores an exception raised in a __del__ method or a gc callback, so an alarm that
 # strikes there waits: past the time limit it strikes again this often, until it lands elsewhere.
 ALARM_REPEAT_SECONDS = 0.1
+# The heartbeat is rewritten at most this often while items are processed (always when idle).
+HEARTBEAT_RUNNING_SECONDS = 1.0
 
 
 class BudgetReached(Exception):
@@ -192,6 +194,7 @@ class Agent:
         self.inbox = Inbox(settings.state_dir)
         self.db = Database(settings.state_dir / DATABASE_FILE)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
+        self.heartbeat_written = float("-inf")
         self.ledger = CostLedger(
             settings.state_dir / "costs", AGENT_SLUG, PriceTable.load(settings.prices_file)
         )
@@ -693,6 +696,7 @@ class Agent:
             probe.unlink()
             # Reopened, the audit log repairs an append the full disk cut short (a torn line, or
             # a whole line whose head was not written) the way it does after a crash.
+            self.audit.close()
             self.audit = AuditLog(self.audit.path)
             self.recover()  # an item decided just before the disk filled up gets its last move
             self.audit.append("agent.resumed", None, reason="disk full", since=self.disk_full_since)
@@ -837,6 +841,14 @@ class Agent:
         self.deliver_effects()
 
     def write_heartbeat(self, status: str) -> None:
+        if status == "running":
+            # While items stream in, once a second says as much as once an item.
+            if time.monotonic() - self.heartbeat_written < HEARTBEAT_RUNNING_SECONDS:
+                return
+        else:
+            # Idle or stopping: checkpoint the audit chain's head (audit.head).
+            self.audit.checkpoint()
+        self.heartbeat_written = time.monotonic()
         spent = self.ledger.spent_today()
         try:
             self.heartbeat.write(

@@ -26,11 +26,14 @@ def log_path(tmp_path) -> Path:
 
 
 def write_entries(path: Path, count: int = ENTRIES) -> list[dict]:
+    """Append count entries, then checkpoint the head as an agent does when it idles."""
     log = AuditLog(path)
-    return [
+    entries = [
         log.append("item.received", f"item-{number}", name=f"doc-{number}.pdf", size=number)
         for number in range(1, count + 1)
     ]
+    log.checkpoint()
+    return entries
 
 
 def read_lines(path: Path) -> list[str]:
@@ -149,20 +152,37 @@ def test_deleting_the_whole_log_is_detected(log_path):
     assert "cut off the end" in problems[0].message
 
 
-def test_an_entry_appended_by_hand_is_detected(log_path):
+def test_history_rewritten_with_a_recomputed_chain_is_detected_up_to_the_checkpoint(log_path):
     write_entries(log_path)
-    lines = read_lines(log_path)
-    last = json.loads(lines[-1])
-    for seq in (ENTRIES + 1, ENTRIES + 2):
-        forged = {**last, "seq": seq, "prev": last["hash"], "action": "forged"}
-        forged["hash"] = audit.entry_hash(forged)
-        lines.append(json.dumps(forged, sort_keys=True) + "\n")
-        last = forged
-    write_lines(log_path, lines)
+    entries = [json.loads(line) for line in read_lines(log_path)]
+    entries[1]["detail"]["name"] = "someone-else.pdf"
+    previous = entries[0]["hash"]
+    for entry in entries[1:]:  # a forger who recomputes every hash after the edit
+        entry["prev"] = previous
+        entry["hash"] = previous = audit.entry_hash(entry)
+    write_lines(log_path, [json.dumps(entry, sort_keys=True) + "\n" for entry in entries])
 
     problems = audit.verify(log_path)
 
-    assert any("beyond the head" in p.message for p in problems)
+    assert len(problems) == 1
+    assert f"entry seq {ENTRIES} does not match the head checkpoint" in problems[0].message
+
+
+def test_appends_cost_one_write_and_the_head_is_checkpointed_in_batches(log_path):
+    log = AuditLog(log_path)
+    head_path = audit.head_path_for(log_path)
+    for number in range(1, audit.CHECKPOINT_ENTRIES):
+        log.append("item.received", f"item-{number}")
+    assert not head_path.exists()
+    assert audit.verify(log_path) == []  # entries past the checkpoint are the chain's own
+
+    last = log.append("item.received", "item-last")
+
+    assert audit.read_head(head_path) == (audit.CHECKPOINT_ENTRIES, last["hash"])
+    log.append("item.moved", "item-last")
+    assert audit.read_head(head_path)[0] == audit.CHECKPOINT_ENTRIES
+    log.checkpoint()
+    assert audit.read_head(head_path)[0] == audit.CHECKPOINT_ENTRIES + 1
 
 
 def test_a_torn_last_line_is_repaired_on_the_next_open(log_path, caplog):
@@ -181,12 +201,9 @@ def test_a_torn_last_line_is_repaired_on_the_next_open(log_path, caplog):
     assert audit.verify(log_path) == []
 
 
-def test_a_crash_between_append_and_head_update_keeps_the_entry(log_path):
+def test_entries_after_the_checkpoint_survive_a_restart(log_path):
     entries = write_entries(log_path, 3)
-    head_path = audit.head_path_for(log_path)
-    committed_head = head_path.read_text(encoding="utf-8")
-    AuditLog(log_path).append("file.moved", "item-3", to="done/")
-    head_path.write_text(committed_head, encoding="utf-8")  # the head update never happened
+    AuditLog(log_path).append("file.moved", "item-3", to="done/")  # the process dies here
 
     log = AuditLog(log_path)
 
@@ -201,6 +218,7 @@ def append_many(path: str, start, count: int) -> None:
     start.wait(PROCESS_TIMEOUT_SECONDS)
     for number in range(count):
         log.append("item.received", f"item-{number}", number=number, pid=os.getpid())
+    log.checkpoint()
 
 
 def test_two_processes_appending_at_once_keep_one_valid_chain(log_path):

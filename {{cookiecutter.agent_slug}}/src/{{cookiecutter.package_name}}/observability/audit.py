@@ -1,8 +1,10 @@
 """The audit log: one append-only JSON line per action that touches the world, hash-chained.
 
 Each entry carries the hash of the previous one, so editing or removing an entry breaks the chain.
-audit.head records the last entry's sequence number and hash, so cutting entries off the end is
-detected too. A failed append raises: the agent must not act without a record.
+The chain's head is the log's own last line: an append costs one write and one fsync. audit.head is
+a checkpoint of the head (sequence number and hash), written every CHECKPOINT_ENTRIES entries and
+whenever the agent idles or stops, so cutting entries off the end is detected back to the last
+checkpoint. A failed append raises: the agent must not act without a record.
 """
 
 import fcntl
@@ -20,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 TAIL_READ_BYTES = 64 * 1024
+# audit.head is rewritten (write, fsync, rename, fsync of the directory) at most this often while
+# entries stream in; an idle or stopping agent checkpoints what is left.
+CHECKPOINT_ENTRIES = 64
 
 
 def entry_hash(entry: dict) -> str:
@@ -60,11 +65,16 @@ def read_head(head_path: Path) -> tuple[int, str]:
 
 
 class AuditLog:
-    """Append hash-chained entries to path; keep the chain head in path.head."""
+    """Append hash-chained entries to path; checkpoint the chain head in path.head."""
 
     def __init__(self, path: Path):
         self.path = path
         self.head_path = head_path_for(path)
+        self.checkpointed = read_head(self.head_path)[0]
+        # The size of the log after this process's last read or append: when it is unchanged under
+        # the lock, no other process appended and the head in memory is the log's last line.
+        self.size = -1
+        self.fd: int | None = None
         self.seq, self.last_hash = self._recover()
 
     def _recover(self) -> tuple[int, str]:
@@ -73,23 +83,22 @@ class AuditLog:
             return read_head(self.head_path)
         with self.path.open("rb+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            head = read_head(self.head_path)
-            last = self._last_complete_entry(handle)
-            if last is None:
-                return head
-            seq, digest = last.get("seq", 0), last.get("hash", GENESIS_HASH)
-            if seq == head[0] + 1 and last.get("prev") == head[1]:
-                # The process died between the append and the head update: the entry is whole.
-                atomic_write_json(self.head_path, {"seq": seq, "hash": digest})
-                return seq, digest
-            return head if seq <= head[0] else (seq, digest)
+            return self._head_from_log(handle)
+
+    def _head_from_log(self, handle) -> tuple[int, str]:
+        """Return (seq, hash) of the log's last whole entry; the checkpoint when it has none."""
+        last = self._last_complete_entry(handle)
+        self.size = handle.seek(0, os.SEEK_END)
+        if last is None:
+            return read_head(self.head_path)
+        return int(last.get("seq", 0)), str(last.get("hash", GENESIS_HASH))
 
     def _last_complete_entry(self, handle) -> dict | None:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - TAIL_READ_BYTES))
-        tail = handle.read()
+        tail = handle.read(TAIL_READ_BYTES)  # bounded: the log may be a device (/dev/full)
         if tail and not tail.endswith(b"\n"):
-            # A torn write from a crash: the entry was never committed (the head is older).
+            # A torn write from a crash: the entry was never committed (nothing acted on it).
             keep = size - (len(tail) - tail.rfind(b"\n") - 1)
             handle.truncate(keep)
             os.fsync(handle.fileno())
@@ -106,8 +115,9 @@ class AuditLog:
     def append(self, action: str, item: str | None = None, **detail) -> dict:
         """Record one action durably and return the entry.
 
-        The file lock serializes appends from the agent and from CLI commands (review resolve),
-        and the head is re-read under it, so two processes never fork the chain.
+        The file lock serializes appends from the agent and from CLI commands (review resolve);
+        a process that finds the log grown under the lock reads the head from its last line, so
+        two processes never fork the chain.
         """
         try:
             return self._append(action, item, detail)
@@ -117,11 +127,27 @@ class AuditLog:
                 "processing stopped so that nothing happens without a record"
             ) from None
 
+    def _open(self) -> int:
+        """Return the log's descriptor, opened once and reopened if the file was replaced."""
+        if self.fd is not None:
+            try:
+                if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
+                    return self.fd
+            except FileNotFoundError:
+                pass
+            self.close()
+        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = -1
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
     def _append(self, action: str, item: str | None, detail: dict) -> dict:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = self._lock()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self.seq, self.last_hash = read_head(self.head_path)
             entry = {
                 "seq": self.seq + 1,
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -134,11 +160,61 @@ class AuditLog:
             line = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str) + "\n"
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
-            atomic_write_json(self.head_path, {"seq": entry["seq"], "hash": entry["hash"]})
+            self.size = os.fstat(fd).st_size
+            self.seq, self.last_hash = entry["seq"], entry["hash"]
+            if self.seq - self.checkpointed >= CHECKPOINT_ENTRIES:
+                self._checkpoint()
+        except OSError:
+            self.close()  # reopened by the next append, which re-reads the head from the log
+            raise
         finally:
-            os.close(fd)
-        self.seq, self.last_hash = entry["seq"], entry["hash"]
+            self._unlock()
         return entry
+
+    def _lock(self) -> int:
+        """Lock the log and make the head in memory its last line; return the descriptor."""
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_size != self.size:
+                # Another process appended (or a crash left a torn line): read the head anew.
+                with os.fdopen(os.dup(fd), "rb+") as handle:
+                    self.seq, self.last_hash = self._head_from_log(handle)
+        except OSError:
+            self.close()
+            raise
+        return fd
+
+    def _unlock(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def checkpoint(self) -> None:
+        """Write the chain head to audit.head if entries came since the last checkpoint.
+
+        Called when the agent idles and when it stops; a failure is logged, not raised: the
+        entries themselves are durable, only the check for cut-off entries lags.
+        """
+        if not self.path.exists():
+            return
+        try:
+            self._lock()
+            try:
+                if self.seq > self.checkpointed:
+                    self._checkpoint()
+            finally:
+                self._unlock()
+        except OSError as error:
+            logger.warning("Cannot checkpoint the audit head %s: %s", self.head_path, error)
+
+    def _checkpoint(self) -> None:
+        """Write the head; the caller holds the log's lock."""
+        if read_head(self.head_path)[0] >= self.seq:
+            # Another process (a CLI command) checkpointed a later head already.
+            self.checkpointed = self.seq
+            return
+        atomic_write_json(self.head_path, {"seq": self.seq, "hash": self.last_hash})
+        self.checkpointed = self.seq
 
 
 def verify(path: Path) -> list[Problem]:
@@ -146,6 +222,7 @@ def verify(path: Path) -> list[Problem]:
     head_seq, head_hash = read_head(head_path_for(path))
     problems: list[Problem] = []
     previous_hash, expected_seq, line_number = GENESIS_HASH, 1, 0
+    hash_at_head = GENESIS_HASH if head_seq == 0 else None
     if path.exists():
         with path.open("rb") as handle:
             for line_number, raw in enumerate(handle, start=1):
@@ -182,6 +259,8 @@ def verify(path: Path) -> list[Problem]:
                             "match its hash (entry edited)",
                         )
                     )
+                if seq == head_seq:
+                    hash_at_head = entry.get("hash")
                 previous_hash, expected_seq = entry.get("hash"), seq + 1
     last_seq = expected_seq - 1
     if head_seq > last_seq:
@@ -192,14 +271,12 @@ def verify(path: Path) -> list[Problem]:
                 "(entries cut off the end)",
             )
         )
-    elif head_seq == last_seq and previous_hash not in (None, head_hash) and head_seq:
-        problems.append(Problem(line_number, f"last entry seq {last_seq} does not match the head"))
-    elif head_seq < last_seq - 1 or (head_seq == last_seq - 1 and previous_hash is None):
+    elif hash_at_head != head_hash:
         problems.append(
             Problem(
                 line_number,
-                f"log has entries up to seq {last_seq} beyond the head "
-                f"(seq {head_seq}): added outside the agent",
+                f"entry seq {head_seq} does not match the head checkpoint "
+                "(entries rewritten since the checkpoint)",
             )
         )
     return problems
