@@ -1,21 +1,31 @@
 """agentctl, the operator CLI and 15-minute check of the health role, run as the real script.
 
-Every test runs roles/health/files/agentctl as a subprocess against a host tree in a temporary
-folder (tests/agentctl_stubs.py): agent state written the way agents write it, fake systemctl /
-journalctl / systemd-run on PATH, and a Telegram Bot API stand-in on 127.0.0.1.
+Every test runs roles/health/files/agentctl, installed as the health role installs it and started by
+its launcher, as a subprocess against a host tree in a temporary folder (tests/agentctl_stubs.py):
+agent state written the way agents write it, fake systemctl / journalctl / systemd-run on PATH, and
+a Telegram Bot API stand-in on 127.0.0.1.
 """
 
 import ctypes
-import importlib.machinery
-import importlib.util
 import json
 import os
 import pwd
+import shutil
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from agentctl_stubs import AGENTCTL, BOT_TOKEN, CHAT_ID, Host, TelegramStandIn, utc_now
+from agentctl_stubs import (
+    BOT_TOKEN,
+    CHAT_ID,
+    Host,
+    TelegramStandIn,
+    import_agentctl,
+    install_agentctl,
+    utc_now,
+)
 
 SECRET_API_KEY = "sk-live-SECRET-never-shown-0123456789"
 # What agentctl runs with on a server; readable by every user, unlike a virtualenv under /root.
@@ -548,8 +558,15 @@ def test_bad_configuration_is_one_line(host):
     reason="needs root and the system python3 to run agentctl as another user",
 )
 def test_only_root_or_the_admin_group_may_use_it(host):
-    # As installed: the configuration is readable by root and the admin group only.
-    result = host.run("status", python=SYSTEM_PYTHON, user=65534, group=65534, extra_groups=[])
+    # As installed: the configuration is readable by root and the admin group only. The code is
+    # put where the other user can read it (the test's own folders are root's only).
+    lib_dir = Path(tempfile.mkdtemp(prefix="agentctl-lib-"))
+    try:
+        lib_dir.chmod(0o755)
+        host.launcher = install_agentctl(lib_dir)
+        result = host.run("status", python=SYSTEM_PYTHON, user=65534, group=65534, extra_groups=[])
+    finally:
+        shutil.rmtree(lib_dir)
     line = one_line_error(result)
     assert "only root and members of the admin group" in line
 
@@ -607,14 +624,6 @@ def test_retry_moves_the_item_back_and_records_who_did_it(host):
     assert "no failed item 'scan.pdf'" in line
 
 
-def load_agentctl():
-    """The agentctl script as a module, to arrange a race inside one run of a command."""
-    loader = importlib.machinery.SourceFileLoader("agentctl_under_test", str(AGENTCTL))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
 class NoRenameat2:
     """A C library without renameat2: agentctl falls back to a hard link + unlink."""
 
@@ -628,8 +637,8 @@ def test_retry_never_replaces_a_file_the_agent_wrote_meanwhile(host, monkeypatch
     agentctl's free-name check and its move (arranged by state, not timing), and is kept."""
     agent = host.add_agent("intake-bot")
     agent.fail("scan.pdf", "the PDF has no text layer")
-    agentctl = load_agentctl()
-    real_free_name = agentctl.free_name
+    files = import_agentctl("files")
+    real_free_name = files.free_name
     raced = []
 
     def free_name_then_the_agent_writes_there(folder, name):
@@ -639,12 +648,12 @@ def test_retry_never_replaces_a_file_the_agent_wrote_meanwhile(host, monkeypatch
             raced.append(candidate.name)
         return candidate
 
-    monkeypatch.setattr(agentctl, "free_name", free_name_then_the_agent_writes_there)
+    monkeypatch.setattr(files, "free_name", free_name_then_the_agent_writes_there)
     if move == "link":
         monkeypatch.setattr(ctypes, "CDLL", NoRenameat2)
     monkeypatch.setenv("AGENTCTL_CONFIG", str(host.config_file))
 
-    assert agentctl.main(["retry", "intake-bot", "scan.pdf"]) == 0
+    assert import_agentctl("cli").main(["retry", "intake-bot", "scan.pdf"]) == 0
 
     incoming = agent.state / "incoming"
     assert raced == ["scan.pdf"]
