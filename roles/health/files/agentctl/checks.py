@@ -16,11 +16,8 @@ from .snapshot import Snapshot, read_json, uptime_seconds
 from .systemd import AGENT_CLI_TIMEOUT_SECONDS, agent_cli_argv, journal_lines, property_int
 
 HOST_KEY = "host"
-
-
+# A failed item older than this is not news on the very first check after installation.
 FIRST_RUN_FAILED_WINDOW = timedelta(hours=24)
-
-
 SYSTEMD_FAILURE_RESULT = re.compile(r"Failed with result '([a-z-]+)'")
 
 # Checks of the agent's own `health` that agentctl already makes itself, from the same files:

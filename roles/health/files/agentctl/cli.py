@@ -1,7 +1,10 @@
 """agentctl's command line: the parser, and main, which runs one command.
 
 A run imports the module of its one command only (COMMANDS): `agentctl status`, the command people
-run most, often in a loop, never loads what alerts, Telegram or `retry` need.
+run most, often in a loop, never loads what alerts, Telegram or `retry` need, and imports were most
+of its time. html and urllib are imported where messages are sent, logging on the first line logged
+(output.LazyLogger), ctypes by `retry`; the few classes are plain ones (dataclasses imports
+inspect).
 """
 
 import argparse
