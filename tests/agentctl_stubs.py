@@ -131,7 +131,14 @@ def import_agentctl(module: str = "cli"):
         sys.path.insert(0, str(AGENTCTL.parent))
     write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        for path in sorted(AGENTCTL.rglob("*.py")):
+        # Through the link to the contract too (rglob does not follow it).
+        modules = [
+            Path(folder, name)
+            for folder, _, names in os.walk(AGENTCTL, followlinks=True)
+            for name in names
+            if name.endswith(".py")
+        ]
+        for path in sorted(modules):
             parts = path.relative_to(AGENTCTL.parent).with_suffix("").parts
             if parts[-1] == "__main__":
                 continue  # it runs agentctl

@@ -6,7 +6,6 @@ agent state written the way agents write it, fake systemctl / journalctl / syste
 a Telegram Bot API stand-in on 127.0.0.1.
 """
 
-import ctypes
 import json
 import os
 import pwd
@@ -166,8 +165,8 @@ def test_status_runs_as_installed_and_imports_only_what_it_needs(host):
         if line.startswith("import time:")
     }
     assert {"argparse", "subprocess", "json"} <= imported
-    # Only alerts, Telegram and log lines need these, and importing them was most of the start-up.
-    assert not imported & {"urllib.request", "http.client", "logging", "dataclasses", "shutil"}
+    # Only alerts and Telegram need these, and importing them was most of the start-up.
+    assert not imported & {"urllib.request", "http.client", "html"}
 
 
 # the check and its alert state ----------------------------------------------------------------
@@ -372,7 +371,7 @@ def test_no_secret_in_any_output(host, telegram):
         assert SECRET_API_KEY not in text
         assert BOT_TOKEN not in text
     assert "401" in results[0].stderr and "kept for the next run" in results[0].stderr
-    assert any("[redacted]" in text for text in telegram.texts())
+    assert any("[REDACTED]" in text for text in telegram.texts())
 
 
 def test_on_failure_sends_journal_lines_at_once_and_the_check_stays_quiet(host, telegram):
@@ -390,7 +389,7 @@ def test_on_failure_sends_journal_lines_at_once_and_the_check_stays_quiet(host, 
     assert "agent-intake-bot.service</b> failed" in message
     assert "<code>line 10</code>" not in message  # the last 20 lines only
     assert "<code>line 11</code>" in message
-    assert "settings error, key [redacted]" in message
+    assert "settings error, key [REDACTED]" in message
     assert host.run("check").returncode == 0
     assert len(telegram.texts()) == 1  # the check knows it was told
 
@@ -624,33 +623,27 @@ def test_retry_moves_the_item_back_and_records_who_did_it(host):
     assert "no failed item 'scan.pdf'" in line
 
 
-class NoRenameat2:
-    """A C library without renameat2: agentctl falls back to a hard link + unlink."""
-
-    def __init__(self, *_args, **_kwargs):
-        pass
-
-
 @pytest.mark.parametrize("move", ["renameat2", "link"])
 def test_retry_never_replaces_a_file_the_agent_wrote_meanwhile(host, monkeypatch, move):
     """The agent claims names in incoming/ without agentctl's knowledge: one appears between
     agentctl's free-name check and its move (arranged by state, not timing), and is kept."""
     agent = host.add_agent("intake-bot")
     agent.fail("scan.pdf", "the PDF has no text layer")
-    files = import_agentctl("files")
-    real_free_name = files.free_name
+    files = import_agentctl("contract.files")
+    real_free_path = files.free_path
     raced = []
 
-    def free_name_then_the_agent_writes_there(folder, name):
-        candidate = real_free_name(folder, name)
+    def free_path_then_the_agent_writes_there(folder, name):
+        candidate = real_free_path(folder, name)
         if not raced:
             candidate.write_text("written by the agent meanwhile")
             raced.append(candidate.name)
         return candidate
 
-    monkeypatch.setattr(files, "free_name", free_name_then_the_agent_writes_there)
+    monkeypatch.setattr(files, "free_path", free_path_then_the_agent_writes_there)
     if move == "link":
-        monkeypatch.setattr(ctypes, "CDLL", NoRenameat2)
+        # A C library without renameat2: the contract falls back to a hard link + unlink.
+        monkeypatch.setattr(files, "_renameat2", None)
     monkeypatch.setenv("AGENTCTL_CONFIG", str(host.config_file))
 
     assert import_agentctl("cli").main(["retry", "intake-bot", "scan.pdf"]) == 0

@@ -1,15 +1,12 @@
 """The agents of this host and the places the contract (docs/contract.md) gives each."""
 
-import re
 from pathlib import Path
 
+from .contract.envfile import EnvFormatError, read_env_file
+from .contract.layout import LOG_FILE, is_slug, system_user, unit_name
 from .errors import UsageError
+from .output import logger
 from .redaction import REDACT
-
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,25}$")
-UNIT_PREFIX = "agent-"
-UNIT_SUFFIX = ".service"
-SIDECAR_SUFFIX = ".why.json"
 
 
 class Agent:
@@ -30,11 +27,11 @@ class Agent:
 
     @property
     def unit(self) -> str:
-        return f"{UNIT_PREFIX}{self.slug}{UNIT_SUFFIX}"
+        return unit_name(self.slug)
 
     @property
     def user(self) -> str:
-        return f"{UNIT_PREFIX}{self.slug}"
+        return system_user(self.slug)
 
     @property
     def state(self) -> Path:
@@ -50,7 +47,7 @@ class Agent:
 
     @property
     def log_file(self) -> Path:
-        return self.config["logs_root"] / self.slug / "agent.log"
+        return self.config["logs_root"] / self.slug / LOG_FILE
 
 
 def discover_agents(config: dict) -> list[Agent]:
@@ -59,11 +56,11 @@ def discover_agents(config: dict) -> list[Agent]:
     agents_dir, state_root = config["agents_dir"], config["state_root"]
     if agents_dir.is_dir():
         for entry in agents_dir.iterdir():
-            if SLUG_PATTERN.match(entry.name) and (entry / "current").exists():
+            if is_slug(entry.name) and (entry / "current").exists():
                 slugs.add(entry.name)
     if state_root.is_dir():
         for entry in state_root.iterdir():
-            if SLUG_PATTERN.match(entry.name) and entry.is_dir():
+            if is_slug(entry.name) and entry.is_dir():
                 slugs.add(entry.name)
     return [Agent(slug, config) for slug in sorted(slugs)]
 
@@ -80,6 +77,12 @@ def resolve_agent(config: dict, name: str) -> Agent:
 
 
 def load_agent_secrets(agents: list[Agent]) -> None:
-    """Teach the redactor every value of every agent's .env file."""
+    """Teach the redactor the values of every agent's .env file worth hiding."""
     for agent in agents:
-        REDACT.add_env_file(agent.env_file)
+        if not agent.env_file.exists():
+            continue
+        try:
+            REDACT.add_env_values(read_env_file(agent.env_file))
+        except EnvFormatError as error:
+            # The agent refuses such a file too; the patterns still catch the usual secret shapes.
+            logger.warning("%s; its values are not known to the redaction", error)

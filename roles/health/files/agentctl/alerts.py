@@ -8,10 +8,10 @@ import time
 from datetime import datetime, timedelta
 
 from .checks import HOST_KEY, Finding
-from .clock import iso, parse_time
+from .contract.files import atomic_write_json
+from .contract.times import human_duration, iso, parse_time
 from .errors import DeliveryError
-from .files import atomic_write_json
-from .output import human_duration, logger, say
+from .output import logger, say
 from .redaction import REDACT
 from .telegram import Telegram, esc, html_to_text, split_message
 
@@ -54,7 +54,7 @@ def load_state(config: dict) -> dict:
 
 
 def save_state(config: dict, state: dict) -> None:
-    atomic_write_json(config["state_dir"] / STATE_FILE, state)
+    atomic_write_json(config["state_dir"] / STATE_FILE, state, mode=0o600)
 
 
 @contextlib.contextmanager

@@ -8,11 +8,13 @@ import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .agents import SIDECAR_SUFFIX, Agent
-from .clock import parse_time
+from .agents import Agent
+from .contract.files import read_json
+from .contract.layout import FAILED, sidecar_path
+from .contract.times import human_duration, parse_time
 from .errors import UsageError
-from .output import human_bytes, human_duration
-from .snapshot import Snapshot, read_json, uptime_seconds
+from .output import human_bytes
+from .snapshot import Snapshot, uptime_seconds
 from .systemd import AGENT_CLI_TIMEOUT_SECONDS, agent_cli_argv, journal_lines, property_int
 
 HOST_KEY = "host"
@@ -187,7 +189,8 @@ def agent_events(
     if new:
         reasons = []
         for name in new[:5]:
-            why = read_json(s.agent.state / "failed" / f"{name}{SIDECAR_SUFFIX}") or {}
+            why = read_json(sidecar_path(s.agent.state / FAILED / name))
+            why = why if isinstance(why, dict) else {}
             reason = why.get("error") or why.get("reason") or "no reason recorded"
             reasons.append(f"{name} ({reason})")
         more = f" and {len(new) - 5} more" if len(new) > 5 else ""

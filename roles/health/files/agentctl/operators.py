@@ -6,7 +6,7 @@ import os
 import pwd
 import syslog
 
-from .clock import iso, utc_now
+from .contract.times import iso, utc_now
 from .errors import UsageError
 from .systemd import find_command
 

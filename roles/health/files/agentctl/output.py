@@ -37,23 +37,6 @@ def say(text: str = "") -> None:
     print(REDACT(text))
 
 
-def human_duration(seconds: float | None) -> str:
-    """Say a duration the short way a phone screen has room for: 45s, 12m, 3h05m, 2d4h."""
-    if seconds is None:
-        return "-"
-    seconds = max(int(seconds), 0)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
-
-
 def human_bytes(count: int | None) -> str:
     if count is None:
         return "-"

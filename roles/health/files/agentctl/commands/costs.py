@@ -3,47 +3,45 @@
 import json
 import os
 from datetime import timedelta
+from decimal import Decimal
 
 from ..agents import discover_agents, resolve_agent
-from ..clock import parse_day, utc_now
-from ..config import is_number
+from ..contract.costs import amount, model_of, read_cost_records
+from ..contract.layout import COST_FILE_SUFFIX, COSTS
+from ..contract.times import DateError, check_day_range, parse_day, utc_now
 from ..errors import EXIT_OK, UsageError
 from ..output import say
-from ..snapshot import read_cost_records
 from ..systemd import hostname
-
-MAX_COST_RANGE_DAYS = 3660
 
 
 def command_costs(config: dict, args) -> int:
     today = utc_now().date()
-    since, until = parse_day(args.since, today), parse_day(args.until, today)
-    if since > until:
-        raise UsageError(f"--since {since} is after --until {until}; swap them")
-    if (until - since).days >= MAX_COST_RANGE_DAYS:
-        raise UsageError(
-            f"{since} .. {until} is more than {MAX_COST_RANGE_DAYS} days; ask for less"
-        )
+    try:
+        since, until = parse_day(args.since, today), parse_day(args.until, today)
+        check_day_range(since, until)
+    except DateError as error:
+        raise UsageError(str(error)) from None
     agents = [resolve_agent(config, args.agent)] if args.agent else discover_agents(config)
     wanted = {
-        f"{(since + timedelta(days=n)).isoformat()}.jsonl" for n in range((until - since).days + 1)
+        f"{(since + timedelta(days=n)).isoformat()}{COST_FILE_SUFFIX}"
+        for n in range((until - since).days + 1)
     }
     totals: dict[str, dict] = {}
     for agent in agents:
-        folder = agent.state / "costs"
+        folder = agent.state / COSTS
         try:
             names = sorted(wanted.intersection(os.listdir(folder)))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for name in names:
-            day = name.removesuffix(".jsonl")
+            day = name.removesuffix(COST_FILE_SUFFIX)
             for record in read_cost_records(folder / name):
                 if args.by == "agent":
                     key = agent.slug
                 elif args.by == "day":
                     key = day
                 else:
-                    key = str(record.get("gen_ai.request.model") or "?")
+                    key = model_of(record)
                 row = totals.setdefault(
                     key,
                     {
@@ -51,26 +49,24 @@ def command_costs(config: dict, args) -> int:
                         "calls": 0,
                         "input_tokens": 0,
                         "output_tokens": 0,
-                        "cost_usd": 0.0,
+                        "cost_usd": Decimal(0),
                         "unpriced_calls": 0,
                     },
                 )
                 row["calls"] += 1
                 row["input_tokens"] += _int(record.get("gen_ai.usage.input_tokens"))
                 row["output_tokens"] += _int(record.get("gen_ai.usage.output_tokens"))
-                cost = record.get("cost_usd")
-                if is_number(cost):
-                    row["cost_usd"] += cost
-                else:
+                cost = amount(record)
+                if cost is None:
                     row["unpriced_calls"] += 1
+                else:
+                    row["cost_usd"] += cost
     rows = [totals[key] for key in sorted(totals)]
-    for row in rows:
-        row["cost_usd"] = round(row["cost_usd"], 6)
     total = {
         "calls": sum(r["calls"] for r in rows),
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
-        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+        "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
         "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
     }
     if args.json:
@@ -85,6 +81,7 @@ def command_costs(config: dict, args) -> int:
                     "total": total,
                 },
                 indent=2,
+                default=float,  # the Decimal sums, as JSON numbers
             )
         )
         return EXIT_OK

@@ -1,85 +1,39 @@
 """`agentctl digest`: a day's costs and items per agent, sent once a day."""
 
-import json
-import os
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date
+from decimal import Decimal
 
 from ..agents import discover_agents, load_agent_secrets
 from ..alerts import deliver, enqueue, load_state, save_state, state_lock
-from ..clock import parse_day, parse_time, utc_now
-from ..config import is_number
-from ..errors import EXIT_OK, EXIT_PROBLEM
+from ..contract.audit import audit_counts
+from ..contract.costs import amount, read_cost_records
+from ..contract.layout import AUDIT_FILE, END_FOLDERS, REVIEW, cost_file, visible_files
+from ..contract.times import DateError, day_bounds, parse_day, utc_now
+from ..errors import EXIT_OK, EXIT_PROBLEM, UsageError
 from ..output import say
 from ..redaction import REDACT, read_bot_token
-from ..snapshot import cost_file, read_cost_records, visible_files
 from ..systemd import hostname
 from ..telegram import Telegram, esc, html_to_text
 
 
-def audit_counts(path: Path, start: datetime, end: datetime) -> dict[str, int]:
-    """Count the items an agent moved to done/, review/ and failed/ between start and end."""
-    counts = {"done": 0, "review": 0, "failed": 0}
-    for line in lines_backwards(path):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        moment = parse_time(entry.get("ts"))
-        if moment is None:
-            continue
-        if moment < start:
-            break  # the log is in time order: everything before is older still
-        if moment >= end or entry.get("action") != "item.moved":
-            continue
-        destination = (entry.get("detail") or {}).get("to")
-        if destination in counts:
-            counts[destination] += 1
-    return counts
-
-
-def lines_backwards(path: Path, block: int = 64 * 1024):
-    """Yield the lines of a file from the last to the first, reading only what is needed."""
-    try:
-        handle = path.open("rb")
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    with handle:
-        position = handle.seek(0, os.SEEK_END)
-        rest = b""
-        while position > 0:
-            step = min(block, position)
-            position -= step
-            handle.seek(position)
-            chunk = handle.read(step) + rest
-            lines = chunk.split(b"\n")
-            rest = lines.pop(0)
-            for line in reversed(lines):
-                if line.strip():
-                    yield line.decode("utf-8", errors="replace")
-        if rest.strip():
-            yield rest.decode("utf-8", errors="replace")
-
-
 def compose_digest(config: dict, day: date) -> list[str]:
     agents = discover_agents(config)
-    start = datetime.combine(day, datetime.min.time(), UTC)
-    end = start + timedelta(days=1)
+    start, end = day_bounds(day)
     lines = [f"📊 <b>{esc(hostname())}</b>: digest for {day.isoformat()} (UTC)"]
-    total_cost, total_calls, totals = 0.0, 0, {"done": 0, "review": 0, "failed": 0}
+    total_cost, total_calls, totals = Decimal(0), 0, dict.fromkeys(END_FOLDERS, 0)
     total_unpriced = 0
     pending_total = 0
     for agent in agents:
-        cost, calls, unpriced = 0.0, 0, 0
-        for record in read_cost_records(cost_file(agent, day)):
+        cost, calls, unpriced = Decimal(0), 0, 0
+        for record in read_cost_records(cost_file(agent.state, day)):
             calls += 1
-            value = record.get("cost_usd")
-            if is_number(value):
-                cost += value
-            else:
+            value = amount(record)
+            if value is None:
                 unpriced += 1
-        counts = audit_counts(agent.state / "audit.jsonl", start, end)
-        pending = len(visible_files(agent.state / "review"))
+            else:
+                cost += value
+        counts = audit_counts(agent.state / AUDIT_FILE, start, end)
+        pending = len(visible_files(agent.state / REVIEW))
         total_cost += cost
         total_calls += calls
         total_unpriced += unpriced
@@ -107,7 +61,10 @@ def compose_digest(config: dict, day: date) -> list[str]:
 
 def command_digest(config: dict, args) -> int:
     now = utc_now()
-    day = parse_day(args.day, now.date())
+    try:
+        day = parse_day(args.day, now.date())
+    except DateError as error:
+        raise UsageError(str(error)) from None
     agents = discover_agents(config)
     load_agent_secrets(agents)
     REDACT.add(read_bot_token(config))

@@ -3,20 +3,23 @@
 import json
 from datetime import UTC, datetime
 
-from ..agents import SIDECAR_SUFFIX, Agent, load_agent_secrets, resolve_agent
-from ..clock import iso
+from ..agents import Agent, load_agent_secrets, resolve_agent
+from ..contract.files import read_json
+from ..contract.health import placed_time
+from ..contract.layout import FAILED, sidecar_path, visible_files
+from ..contract.times import iso
 from ..errors import EXIT_OK
 from ..output import say
 from ..redaction import REDACT
-from ..snapshot import entry_mtime, placed_time, read_json, visible_files
 
 
 def failed_items(agent: Agent) -> list[dict]:
-    folder = agent.state / "failed"
+    folder = agent.state / FAILED
     items = []
     for entry in visible_files(folder):
-        why = read_json(folder / f"{entry.name}{SIDECAR_SUFFIX}") or {}
-        placed = placed_time(folder, entry.name, entry_mtime(entry))
+        why = read_json(sidecar_path(folder / entry.name))
+        why = why if isinstance(why, dict) else {}
+        placed = placed_time(folder / entry.name)
         items.append(
             {
                 "file": entry.name,

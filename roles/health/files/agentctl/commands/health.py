@@ -7,7 +7,7 @@ from datetime import timedelta
 from ..agents import discover_agents, load_agent_secrets
 from ..alerts import advance, compose_alert, deliver, enqueue, load_state, save_state, state_lock
 from ..checks import agent_conditions, agent_events, agent_own_health, host_conditions
-from ..clock import iso, parse_time, utc_now
+from ..contract.times import iso, parse_time, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
 from ..output import logger, say
 from ..redaction import REDACT, read_bot_token

@@ -2,9 +2,10 @@
 
 import re
 
-from ..agents import UNIT_PREFIX, UNIT_SUFFIX, discover_agents, load_agent_secrets
+from ..agents import discover_agents, load_agent_secrets
 from ..alerts import deliver, enqueue, load_state, save_state, state_lock
-from ..clock import iso, utc_now
+from ..contract.layout import SYSTEM_USER_PREFIX, UNIT_SUFFIX
+from ..contract.times import iso, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
 from ..output import logger
 from ..redaction import REDACT, read_bot_token
@@ -16,7 +17,7 @@ def command_on_failure(config: dict, args) -> int:
     """Tell the owner at once that systemd gave up on a unit, with its last journal lines."""
     unit = args.unit
     now = utc_now()
-    slug = unit.removeprefix(UNIT_PREFIX).removesuffix(UNIT_SUFFIX)
+    slug = unit.removeprefix(SYSTEM_USER_PREFIX).removesuffix(UNIT_SUFFIX)
     agents = discover_agents(config)
     agent = next((a for a in agents if a.slug == slug and unit == a.unit), None)
     load_agent_secrets(agents)

@@ -3,9 +3,10 @@
 import contextlib
 import os
 
-from ..agents import SIDECAR_SUFFIX, resolve_agent
+from ..agents import resolve_agent
+from ..contract.files import fsync_directory, move_without_overwrite
+from ..contract.layout import FAILED, INCOMING, sidecar_path
 from ..errors import EXIT_OK, UsageError
-from ..files import fsync_directory, move_to_free_name
 from ..operators import record_action
 from ..output import say
 from ..redaction import REDACT
@@ -14,7 +15,7 @@ from .failed import failed_items
 
 def command_retry(config: dict, args) -> int:
     agent = resolve_agent(config, args.agent)
-    failed_dir = agent.state / "failed"
+    failed_dir = agent.state / FAILED
     items = failed_items(agent)
     matches = [i for i in items if args.item in (i["file"], i["item_id"])]
     if "/" in args.item or not matches:
@@ -27,17 +28,16 @@ def command_retry(config: dict, args) -> int:
         )
     item = matches[0]
     source = failed_dir / item["file"]
-    incoming = agent.state / "incoming"
+    incoming = agent.state / INCOMING
     if not incoming.is_dir():
         raise UsageError(f"{incoming} does not exist; has {agent.slug} ever started?")
     owner = agent.state.stat()
-    target = move_to_free_name(source, incoming, item["file"])
+    target = move_without_overwrite(source, incoming, item["file"])
     # The agent owns its state directory; a fresh mtime makes the item count as new in the backlog.
     os.chown(target, owner.st_uid, owner.st_gid, follow_symlinks=False)
     os.utime(target, follow_symlinks=False)
     with contextlib.suppress(FileNotFoundError):
-        (failed_dir / f"{item['file']}{SIDECAR_SUFFIX}").unlink()
-    fsync_directory(incoming)
+        sidecar_path(source).unlink()
     fsync_directory(failed_dir)
     record_action(
         config,

@@ -4,9 +4,9 @@ import json
 import time
 
 from ..checks import agent_conditions, host_conditions
-from ..clock import iso, parse_time, utc_now
+from ..contract.times import human_duration, iso, parse_time, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
-from ..output import human_bytes, human_duration, say
+from ..output import human_bytes, say
 from ..redaction import REDACT
 from ..snapshot import inspect_all
 from ..systemd import hostname
