@@ -6,9 +6,11 @@ agent state written the way agents write it, fake systemctl / journalctl / syste
 a Telegram Bot API stand-in on 127.0.0.1.
 """
 
+import html
 import json
 import os
 import pwd
+import re
 import shutil
 import tempfile
 import time
@@ -302,7 +304,7 @@ def test_rate_limit_retry_after_is_honoured(host, telegram):
     assert len(telegram.texts()) == 1
     (first, _), (second, _) = telegram.requests
     assert second - first >= 1.0
-    assert "waiting 1s" in result.stderr
+    assert "HTTP 429" in result.stderr and "retrying in 1.00s" in result.stderr
 
 
 def test_rate_limit_longer_than_allowed_keeps_the_message(host, telegram):
@@ -404,7 +406,9 @@ def test_long_messages_are_split_and_escaped(host, telegram):
     parts = telegram.texts()
     assert len(parts) >= 3
     for part in parts:
-        assert len(part.encode("utf-16-le")) // 2 <= 4096
+        # Telegram's limit is on the text once the markup is parsed, in UTF-16 code units.
+        text = html.unescape(re.sub(r"<[^>]+>", "", part))
+        assert len(text.encode("utf-16-le")) // 2 <= 4096
         assert part.count("<code>") == part.count("</code>")
     joined = "\n".join(parts)
     assert "&lt;b&gt;39&lt;/b&gt; &amp; xxx" in joined
@@ -733,3 +737,37 @@ def test_digest_tells_yesterday_costs_items_and_reviews(host, telegram):
     assert host.run("digest", "--send").returncode == 0
     assert host.run("digest", "--send").returncode == 0  # a second timer run the same day
     assert len(telegram.texts()) == 1
+
+
+def test_markup_telegram_cannot_parse_is_sent_as_plain_text(host, telegram):
+    host.add_agent("intake-bot")
+    host.set_unit("intake-bot", ActiveState="failed", SubState="failed")
+    refusal = {"ok": False, "description": "Bad Request: can't parse entities: unclosed tag"}
+    telegram.scripted.append((400, refusal))
+
+    result = host.run("check")
+
+    assert result.returncode == 0, result.stderr
+    (text,) = telegram.texts()
+    assert "agent-intake-bot.service is failed" in text
+    assert "<b>" not in text and "<code>" not in text
+    assert "sending as plain text" in result.stderr
+
+
+def test_a_chat_that_became_a_supergroup_is_followed_and_named(host, telegram):
+    host.add_agent("intake-bot")
+    host.set_unit("intake-bot", ActiveState="failed", SubState="failed")
+    moved = {
+        "ok": False,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": -100999},
+    }
+    telegram.scripted.append((400, moved))
+
+    result = host.run("check")
+
+    assert result.returncode == 0, result.stderr
+    (message,) = telegram.messages
+    assert str(message["chat_id"]) == "-100999"
+    assert "health_telegram_chat_id" in result.stderr and "-100999" in result.stderr
+    assert host.alert_state()["outbox"] == []

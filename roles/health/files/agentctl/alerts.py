@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 from .checks import HOST_KEY, Finding
 from .contract.files import atomic_write_json
+from .contract.telegram import escape, split_message
 from .contract.times import human_duration, iso, parse_time
 from .errors import DeliveryError
 from .output import logger, say
-from .redaction import REDACT
-from .telegram import Telegram, esc, html_to_text, split_message
+from .redaction import REDACT, read_bot_token
+from .telegram import html_to_text, send, telegram_client
 
 STATE_FILE = "alerts.json"
 LOCK_FILE = "lock"
@@ -109,18 +110,18 @@ def compose_alert(host: str, new, reminders, recovered, events, now: datetime) -
         lines_by_subject.setdefault(subject, []).append(text)
 
     for finding in [*new, *events]:
-        line(finding.subject, f"🔴 {esc(finding.text)} → <code>{esc(finding.command)}</code>")
+        line(finding.subject, f"🔴 {escape(finding.text)} → <code>{escape(finding.command)}</code>")
     for finding, since in reminders:
         line(
             finding.subject,
-            f"⏰ still, for {human_duration((now - since).total_seconds())}: {esc(finding.text)} "
-            f"→ <code>{esc(finding.command)}</code>",
+            f"⏰ still, for {human_duration((now - since).total_seconds())}: "
+            f"{escape(finding.text)} → <code>{escape(finding.command)}</code>",
         )
     for known, since in recovered:
         line(
             known.get("subject", "?"),
             f"✅ recovered after {human_duration((now - since).total_seconds())} "
-            f"(was: {esc(known.get('text', known.get('check', '')))})",
+            f"(was: {escape(known.get('text', known.get('check', '')))})",
         )
     counts = []
     if new or events:
@@ -129,17 +130,18 @@ def compose_alert(host: str, new, reminders, recovered, events, now: datetime) -
         counts.append(f"{len(reminders)} still open")
     if recovered:
         counts.append(f"{len(recovered)} recovered")
-    message = [f"<b>{esc(host)}</b>: {', '.join(counts)}"]
+    message = [f"<b>{escape(host)}</b>: {', '.join(counts)}"]
     for subject in sorted(lines_by_subject, key=lambda s: (s != HOST_KEY, s)):
         message.append("")
-        message.append(f"<b>{esc(subject)}</b>")
+        message.append(f"<b>{escape(subject)}</b>")
         message.extend(lines_by_subject[subject])
     return message
 
 
 def enqueue(state: dict, lines: list[str], now: datetime) -> int:
     """Add a message (split as needed) to the outbox; return how many parts it took."""
-    parts = split_message([REDACT(line) for line in lines])
+    parts = [part.strip("\n") for part in split_message(REDACT("\n".join(lines)))]
+    parts = [part for part in parts if part.strip()]
     for part in parts:
         state["outbox"].append({"text": part, "created": iso(now)})
     overflow = len(state["outbox"]) - OUTBOX_MAX_MESSAGES
@@ -152,12 +154,13 @@ def enqueue(state: dict, lines: list[str], now: datetime) -> int:
     return len(parts)
 
 
-def deliver(config: dict, state: dict, telegram: Telegram) -> bool:
+def deliver(config: dict, state: dict) -> bool:
     """Send the outbox in order; keep what could not be sent. Return True when it is empty."""
     outbox = state["outbox"]
     if not outbox:
         return True
-    if not telegram.configured:
+    client = telegram_client(config, read_bot_token(config))
+    if client is None:
         for message in outbox:
             say(html_to_text(message["text"]))
         logger.warning(
@@ -171,7 +174,7 @@ def deliver(config: dict, state: dict, telegram: Telegram) -> bool:
         return True
     while outbox:
         try:
-            telegram.send(outbox[0]["text"])
+            send(client, outbox[0]["text"])
         except DeliveryError as error:
             logger.error("%s", error)
             if error.keep:

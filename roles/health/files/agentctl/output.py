@@ -13,6 +13,10 @@ class LazyLogger:
         self.logger = None
 
     def __getattr__(self, attribute: str):
+        return getattr(self.setup(), attribute)
+
+    def setup(self):
+        """Set the logger up (once) and return it; its children (agentctl.contract.*) use it too."""
         if self.logger is None:
             import logging  # most runs log nothing: they do not pay for the import
 
@@ -26,7 +30,7 @@ class LazyLogger:
             self.logger.addHandler(handler)
             self.logger.setLevel(logging.INFO)
             self.logger.propagate = False
-        return getattr(self.logger, attribute)
+        return self.logger
 
 
 logger = LazyLogger("agentctl")

@@ -8,18 +8,19 @@ from ..alerts import deliver, enqueue, load_state, save_state, state_lock
 from ..contract.audit import audit_counts
 from ..contract.costs import amount, read_cost_records
 from ..contract.layout import AUDIT_FILE, END_FOLDERS, REVIEW, cost_file, visible_files
+from ..contract.telegram import escape
 from ..contract.times import DateError, day_bounds, parse_day, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM, UsageError
 from ..output import say
 from ..redaction import REDACT, read_bot_token
 from ..systemd import hostname
-from ..telegram import Telegram, esc, html_to_text
+from ..telegram import html_to_text
 
 
 def compose_digest(config: dict, day: date) -> list[str]:
     agents = discover_agents(config)
     start, end = day_bounds(day)
-    lines = [f"📊 <b>{esc(hostname())}</b>: digest for {day.isoformat()} (UTC)"]
+    lines = [f"📊 <b>{escape(hostname())}</b>: digest for {day.isoformat()} (UTC)"]
     total_cost, total_calls, totals = Decimal(0), 0, dict.fromkeys(END_FOLDERS, 0)
     total_unpriced = 0
     pending_total = 0
@@ -42,7 +43,7 @@ def compose_digest(config: dict, day: date) -> list[str]:
             totals[key] += counts[key]
         note = f", {unpriced} call(s) without a price" if unpriced else ""
         lines.append(
-            f"<b>{esc(agent.slug)}</b>: ${cost:.2f} ({calls} LLM call(s){note}); "
+            f"<b>{escape(agent.slug)}</b>: ${cost:.2f} ({calls} LLM call(s){note}); "
             f"{sum(counts.values())} processed: {counts['done']} done, "
             f"{counts['review']} to review, {counts['failed']} failed; "
             f"{pending} waiting for review now"
@@ -81,5 +82,5 @@ def command_digest(config: dict, args) -> int:
         state["digest_sent"] = day.isoformat()
         enqueue(state, message, now)
         save_state(config, state)
-        delivered = deliver(config, state, Telegram(config, read_bot_token(config)))
+        delivered = deliver(config, state)
     return EXIT_OK if delivered else EXIT_PROBLEM

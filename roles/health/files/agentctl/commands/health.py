@@ -13,7 +13,7 @@ from ..output import logger, say
 from ..redaction import REDACT, read_bot_token
 from ..snapshot import inspect_agent
 from ..systemd import hostname, property_int, systemctl_show
-from ..telegram import Telegram, html_to_text
+from ..telegram import html_to_text
 
 PING_TIMEOUT_SECONDS = 10
 
@@ -74,8 +74,7 @@ def run_check(config: dict, *, send: bool) -> tuple[int, int]:
         save_state(config, state)
         for finding in findings:
             logger.info("%s: %s", finding.subject, finding.text)
-        telegram = Telegram(config, read_bot_token(config))
-        delivered = deliver(config, state, telegram)
+        delivered = deliver(config, state)
         save_state(config, state)
         return problems, EXIT_OK if delivered else EXIT_PROBLEM
 

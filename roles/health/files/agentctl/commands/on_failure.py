@@ -5,12 +5,12 @@ import re
 from ..agents import discover_agents, load_agent_secrets
 from ..alerts import deliver, enqueue, load_state, save_state, state_lock
 from ..contract.layout import SYSTEM_USER_PREFIX, UNIT_SUFFIX
+from ..contract.telegram import escape
 from ..contract.times import iso, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
 from ..output import logger
 from ..redaction import REDACT, read_bot_token
 from ..systemd import hostname, journal_lines
-from ..telegram import Telegram, esc
 
 
 def command_on_failure(config: dict, args) -> int:
@@ -30,12 +30,12 @@ def command_on_failure(config: dict, args) -> int:
     ]
     message = [
         (
-            f"🔴 <b>{esc(host)}</b>: <b>{esc(unit)}</b> failed: systemd stopped restarting it "
-            "(its start limit was reached)."
+            f"🔴 <b>{escape(host)}</b>: <b>{escape(unit)}</b> failed: systemd stopped restarting "
+            "it (its start limit was reached)."
         ),
         f"Last {len(lines)} journal line(s):" if lines else "(its journal could not be read)",
-        *(f"<code>{esc(REDACT(line))}</code>" for line in lines),
-        f"→ <code>{esc(f'agentctl logs {slug}' if agent else f'journalctl -u {unit}')}</code>",
+        *(f"<code>{escape(REDACT(line))}</code>" for line in lines),
+        f"→ <code>{escape(f'agentctl logs {slug}' if agent else f'journalctl -u {unit}')}</code>",
     ]
     with state_lock(config):
         state = load_state(config)
@@ -52,5 +52,5 @@ def command_on_failure(config: dict, args) -> int:
         enqueue(state, message, now)
         save_state(config, state)
         logger.error("%s failed; alert queued", unit)
-        delivered = deliver(config, state, Telegram(config, read_bot_token(config)))
+        delivered = deliver(config, state)
     return EXIT_OK if delivered else EXIT_PROBLEM
