@@ -6,12 +6,19 @@ import os
 import re
 import subprocess
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from .agents import Agent
 from .contract.files import read_json
+from .contract.health import (
+    backlog_detail,
+    budget_detail,
+    heartbeat_finding,
+    prices_detail,
+    review_detail,
+)
 from .contract.layout import FAILED, sidecar_path
-from .contract.times import human_duration, parse_time
 from .errors import UsageError
 from .output import human_bytes
 from .snapshot import Snapshot, uptime_seconds
@@ -72,48 +79,26 @@ def agent_conditions(
             )
         add("unit", text, logs)
     elif unit:
+        # A unit started less than max_age ago may not have looped yet.
         max_age = config["heartbeat_max_age_minutes"] * 60
         uptime = uptime_seconds(unit, now_monotonic)
-        last_loop = parse_time(s.heartbeat.get("last_loop"))
-        age = (now - last_loop).total_seconds() if last_loop else None
-        if (uptime is None or uptime > max_age) and (age is None or age > max_age):
-            text = (
-                "never wrote a heartbeat"
-                if age is None
-                else f"no heartbeat for {human_duration(age)}: its loop may be stuck"
-            )
-            add("heartbeat", text, logs)
+        beat = heartbeat_finding(s.heartbeat, now, max_age)
+        if (uptime is None or uptime > max_age) and not beat.ok:
+            add("heartbeat", beat.detail, logs)
 
-    backlog_max = config["backlog_max_age_minutes"] * 60
-    if s.backlog and s.backlog_oldest_seconds > backlog_max:
-        add(
-            "backlog",
-            f"{s.backlog} file(s) waiting in incoming/, the oldest for "
-            f"{human_duration(s.backlog_oldest_seconds)}",
-            logs,
-        )
-    review_max = config["review_max_age_hours"] * 3600
-    if s.review and s.review_oldest_seconds > review_max:
+    if s.backlog and s.backlog_oldest_seconds > config["backlog_max_age_minutes"] * 60:
+        add("backlog", backlog_detail(s.backlog, s.backlog_oldest_seconds), logs)
+    if s.review and s.review_oldest_seconds > config["review_max_age_hours"] * 3600:
         add(
             "review",
-            f"{s.review} document(s) waiting for a human decision, the oldest for "
-            f"{human_duration(s.review_oldest_seconds)}",
+            review_detail(s.review, s.review_oldest_seconds),
             f"agentctl review {slug} list",
         )
+    costs_today = f"agentctl costs --since today --by model --agent {slug}"
     if s.budget_reached:
-        add(
-            "budget",
-            f"daily LLM budget reached: ${s.cost_today_usd:.2f} of ${s.budget_usd:.2f}; "
-            "documents wait until 00:00 UTC or a higher DAILY_BUDGET_USD",
-            f"agentctl costs --since today --by model --agent {slug}",
-        )
+        add("budget", budget_detail(s.cost_today_usd, Decimal(str(s.budget_usd))), costs_today)
     if s.unpriced_models:
-        add(
-            "prices",
-            f"no price known for model(s) {', '.join(s.unpriced_models)}: their cost is "
-            "recorded as unknown; add them to PRICES_FILE",
-            f"agentctl costs --since today --by model --agent {slug}",
-        )
+        add("prices", prices_detail(s.unpriced_models), costs_today)
     memory = property_int(unit, "MemoryCurrent")
     limit = property_int(unit, "MemoryMax")
     if memory is not None and limit:
