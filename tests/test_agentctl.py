@@ -169,6 +169,26 @@ def test_status_runs_as_installed_and_imports_only_what_it_needs(host):
     assert {"argparse", "subprocess", "json"} <= imported
     # Only alerts and Telegram need these, and importing them was most of the start-up.
     assert not imported & {"urllib.request", "http.client", "html"}
+    # One command's module, and nothing of alerts or Telegram.
+    assert {name for name in imported if name.startswith("agentctl.commands.")} == {
+        "agentctl.commands.status"
+    }
+    assert not imported & {"agentctl.alerts", "agentctl.telegram", "agentctl.contract.telegram"}
+
+
+def test_help_imports_no_command(host):
+    result = host.run("--help", python_flags=("-I", "-S", "-X", "importtime"))
+
+    assert result.returncode == 0, result.stderr
+    assert "on-failure" in result.stdout and "check-config" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "agentctl.cli" in imported
+    assert not {name for name in imported if name.startswith("agentctl.commands.")}
+    assert not imported & {"subprocess", "datetime", "decimal"}
 
 
 # the check and its alert state ----------------------------------------------------------------
