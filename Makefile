@@ -24,7 +24,8 @@ $(VENV)/.integration-installed: $(VENV)/.dev-installed requirements-integration.
 	touch $@
 
 test: $(VENV)/.dev-installed
-	$(PY) -m ruff check . roles/health/files/agentctl
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check roles hooks
 	$(PY) -m pytest tests
 
 test-integration: $(VENV)/.integration-installed

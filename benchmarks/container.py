@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Self
 
 from agent_setup import REPO_ROOT, bake
-from figures import AGENTCTL, Row
+from figures import Row, copy_agentctl
 from harness import BenchmarkError, Series, log_tail
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ BUILD_IMAGE = REPO_ROOT / "molecule" / "resources" / "build-image.sh"
 RERUN_AGENTS = 5
 STATUS_AGENTS = 20
 AGENTCTL_IN_CONTAINER = "/usr/local/sbin/agentctl"
+AGENTCTL_LIB_IN_CONTAINER = "/usr/local/lib/agentctl"
 AGENTCTL_CONFIG_IN_CONTAINER = "/etc/agents/agentctl.conf"
 DOCKERD_START_TIMEOUT_SECONDS = 60
 DOCKERD_STOP_TIMEOUT_SECONDS = 30
@@ -327,8 +328,14 @@ def status_row(fleet: Fleet, reps: int) -> Row:
         # site.yml does not install agentctl (yet): put the repository's copy where the health
         # role would, with the default settings.
         note = "agentctl copied in by the benchmark: site.yml did not install it"
-        _run(["docker", "cp", str(AGENTCTL), f"{target.name}:{AGENTCTL_IN_CONTAINER}"], "docker cp")
+        lib_dir = fleet.work / "agentctl-lib"
+        launcher = copy_agentctl(lib_dir, AGENTCTL_LIB_IN_CONTAINER)
+        package = f"{AGENTCTL_LIB_IN_CONTAINER}/agentctl"
+        target.exec("mkdir", "-p", AGENTCTL_LIB_IN_CONTAINER)
+        _run(["docker", "cp", str(lib_dir / "agentctl"), f"{target.name}:{package}"], "docker cp")
+        _run(["docker", "cp", str(launcher), f"{target.name}:{AGENTCTL_IN_CONTAINER}"], "docker cp")
         target.exec("chmod", "0755", AGENTCTL_IN_CONTAINER)
+        target.exec("python3", "-I", "-m", "compileall", "-q", package)
         target.exec("sh", "-c", f"test -e {AGENTCTL_CONFIG_IN_CONTAINER} || "
                     f"echo '{{}}' > {AGENTCTL_CONFIG_IN_CONTAINER}")  # fmt: skip
     shown = json.loads(target.exec(AGENTCTL_IN_CONTAINER, "status", "--json") or "{}")

@@ -37,7 +37,9 @@ from harness import (
 logger = logging.getLogger(__name__)
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
+# agentctl's package as the health role ships it, and the launcher the role renders for it.
 AGENTCTL = REPO_ROOT / "roles" / "health" / "files" / "agentctl"
+AGENTCTL_LAUNCHER = REPO_ROOT / "roles" / "health" / "templates" / "agentctl.j2"
 # What the agent unit sets (roles/agent: WatchdogSec=120): the agent pings while it idles.
 WATCHDOG_USEC = "120000000"
 # Longer than one poll interval (5 s by default), so a full idle loop has run before RSS is read.
@@ -558,6 +560,27 @@ def generate_costs(bench: Bench, history: CostHistory, state_root: Path) -> Path
     return everything
 
 
+def copy_agentctl(lib_dir: Path, installed_lib_dir: str) -> Path:
+    """Lay agentctl out in lib_dir as the health role installs it in installed_lib_dir.
+
+    Links are followed (the role's copy does the same) and no bytecode is taken along. Return the
+    launcher, rendered from the role's template.
+    """
+    shutil.copytree(AGENTCTL, lib_dir / "agentctl", ignore=shutil.ignore_patterns("__pycache__"))
+    text = AGENTCTL_LAUNCHER.read_text(encoding="utf-8")
+    for expression, value in (
+        ("{{ ansible_managed }}", "Installed by the benchmarks"),
+        ("{{ __health_agentctl_lib_dir | to_json }}", json.dumps(installed_lib_dir)),
+        ("{{ __health_agentctl_lib_dir }}", installed_lib_dir),
+    ):
+        text = text.replace(expression, value)
+    if "{{" in text:
+        raise BenchmarkError(f"{AGENTCTL_LAUNCHER} uses more than the benchmarks render")
+    launcher = lib_dir / "agentctl-launcher"
+    launcher.write_text(text, encoding="utf-8")
+    return launcher
+
+
 def agentctl_config(root: Path, state_root: Path) -> Path:
     """Point agentctl at the generated state root; the caller's own group counts as admins."""
     config = {
@@ -589,7 +612,12 @@ def cost_queries(bench: Bench, history: CostHistory) -> list[Row]:
     agent_argv = bench.agent_argv(env_file, agent_state, "costs", "--since", "yesterday")
     scan_argv = [python, "-c", FULL_SCAN_CODE, str(everything), since]
     agentctl_env = clean_environment(AGENTCTL_CONFIG=str(agentctl_config(root, state_root)))
-    agentctl_argv = [python, str(AGENTCTL), "costs", "--since", "yesterday"]
+    agentctl_ready = (AGENTCTL / "cli.py").is_file()
+    lib_dir = root / "agentctl-lib"
+    launcher = copy_agentctl(lib_dir, str(lib_dir)) if agentctl_ready else AGENTCTL_LAUNCHER
+    # As the shebang of the role's launcher runs it, from the bytecode the first (untimed) run
+    # writes.
+    agentctl_argv = [python, "-IS", str(launcher), "costs", "--since", "yesterday"]
 
     def timed(argv, env, what) -> tuple[float, str]:
         return run_command(argv, env=env, cwd=bench.agent.project, what=what)
@@ -605,7 +633,6 @@ def cost_queries(bench: Bench, history: CostHistory) -> list[Row]:
             f"cost answers disagree: agent {agent_calls} calls, full scan {scan_calls} "
             f"(expected {history.calls_per_day * wanted_days} and {expected_all})"
         )
-    agentctl_ready = AGENTCTL.is_file()
     if agentctl_ready:
         _, out = timed([*agentctl_argv, "--json"], agentctl_env, "agentctl costs")
         agentctl_calls = json.loads(out)["total"]["calls"]

@@ -1,30 +1,58 @@
 """Refuse prompt answers that would bake a broken or unsafe agent, before any file is written.
 
-Cookiecutter renders this file with Jinja, then runs it. Only the block under ``__main__`` holds
-rendered values, each written by ``tojson`` into a raw string and decoded with ``json.loads``:
-``tojson`` escapes quotes, backslashes, newlines and apostrophes, so no answer can end the string or
-change the code. Everything above it is plain functions on plain strings, which the template's own
-tests import from the unrendered file.
+Cookiecutter renders this file with Jinja, then runs it. Only the template's directory (where the
+agent's slug rule is loaded from) and the block under ``__main__`` hold rendered values, each
+written by ``tojson`` into a raw string and decoded with ``json.loads``: ``tojson`` escapes quotes,
+backslashes, newlines and apostrophes, so no answer can end the string or change the code. The rest
+is plain functions on plain strings, which the template's own tests import from the unrendered
+file.
 
 A rejected answer prints one line on stderr (which answer, why, how to fix) and exits 1;
 cookiecutter then deletes the half-made project directory.
 """
 
+import importlib.util
 import json
 import keyword
 import re
 import sys
 import unicodedata
 from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
 
 MESSAGE_PREFIX = "pillars: "
 
-# The slug becomes the command, the systemd unit `agent-<slug>.service` and the system user
-# `agent-<slug>`; useradd refuses user names longer than 32 characters.
-SYSTEM_USER_PREFIX = "agent-"
-LINUX_USER_NAME_MAX_LENGTH = 32
-SLUG_MAX_LENGTH = LINUX_USER_NAME_MAX_LENGTH - len(SYSTEM_USER_PREFIX)
-SLUG_PATTERN = re.compile(r"[a-z][a-z0-9-]*")
+# The one slug rule is the agent's (contract/layout.py: the command, the unit agent-<slug>.service
+# and the system user agent-<slug>), loaded from the template's own copy of that file, which
+# imports nothing but the standard library.
+LAYOUT_GLOB = "*/src/*/contract/layout.py"
+
+
+def template_dir(rendered: str) -> Path:
+    """Return the template's folder: template_dir once rendered (local_extensions), else ours."""
+    if rendered.startswith("{" + "{"):  # imported unrendered, by the template's own tests
+        return Path(__file__).resolve().parent.parent
+    return Path(json.loads(rendered))
+
+
+def load_layout(directory: Path) -> ModuleType:
+    """Import contract/layout.py from the template's files, without the package around it."""
+    path = next(directory.glob(LAYOUT_GLOB))
+    spec = importlib.util.spec_from_file_location("pillars_contract_layout", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Like the answers below, the folder is written by tojson into a raw string (fmt: off keeps it so).
+# fmt: off
+LAYOUT = load_layout(template_dir(r'{{ template_dir|tojson }}'))
+# fmt: on
+SYSTEM_USER_PREFIX = LAYOUT.SYSTEM_USER_PREFIX
+LINUX_USER_NAME_MAX_LENGTH = LAYOUT.LINUX_USER_NAME_MAX_LENGTH
+SLUG_MAX_LENGTH = LAYOUT.SLUG_MAX_LENGTH
+SLUG_PATTERN = LAYOUT.SLUG_PATTERN
 PACKAGE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 EXAMPLE_SLUG = "intake-bot"
 
@@ -120,46 +148,21 @@ def suggest_slug(value: str) -> str:
     return EXAMPLE_SLUG
 
 
+def slug_fix(slug: str) -> str:
+    """Say how to fix a slug the layout's rule refuses."""
+    if not slug:
+        return f'answer a short name such as "{EXAMPLE_SLUG}"'
+    if LAYOUT.slug_problem(slug[:SLUG_MAX_LENGTH]) is None:  # only its length is wrong
+        return f"shorten it to {SLUG_MAX_LENGTH} characters or fewer"
+    return f'use only a-z, 0-9 and "-", e.g. "{suggest_slug(slug)}"'
+
+
 def check_agent_slug(slug: str) -> None:
     """Raise AnswerError unless slug can name the command, the unit and the system user."""
     field = "agent_slug"
-    if not slug:
-        raise AnswerError(
-            field,
-            slug,
-            "is empty; it names the command, the systemd unit and the system user",
-            f'answer a short name such as "{EXAMPLE_SLUG}"',
-        )
-    if "/" in slug or "\\" in slug or ".." in slug:
-        raise AnswerError(
-            field,
-            slug,
-            'contains a path separator or ".."; it becomes a directory name',
-            f'use only a-z, 0-9 and "-", e.g. "{suggest_slug(slug)}"',
-        )
-    if not SLUG_PATTERN.fullmatch(slug):
-        raise AnswerError(
-            field,
-            slug,
-            'must start with a lowercase letter and contain only a-z, 0-9 and "-"',
-            f'use e.g. "{suggest_slug(slug)}"',
-        )
-    if slug.endswith("-") or "--" in slug:
-        raise AnswerError(
-            field,
-            slug,
-            'must not end with "-" or contain "--"',
-            f'use e.g. "{suggest_slug(slug)}"',
-        )
-    if len(slug) > SLUG_MAX_LENGTH:
-        raise AnswerError(
-            field,
-            slug,
-            f"is {len(slug)} characters, the limit is {SLUG_MAX_LENGTH}: the system user "
-            f"{SYSTEM_USER_PREFIX}<slug> must fit Linux's {LINUX_USER_NAME_MAX_LENGTH}-character "
-            "user names",
-            f"shorten it to {SLUG_MAX_LENGTH} characters or fewer",
-        )
+    problem = LAYOUT.slug_problem(slug)
+    if problem is not None:
+        raise AnswerError(field, slug, problem, slug_fix(slug))
     if slug in RESERVED_NAMES:
         raise AnswerError(
             field,

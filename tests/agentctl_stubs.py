@@ -6,8 +6,10 @@ journalctl and systemd-run are small scripts put first on PATH that answer from 
 controls and record how they were called.
 """
 
+import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# agentctl's package, as the health role ships it, and the launcher the role renders.
 AGENTCTL = REPO_ROOT / "roles" / "health" / "files" / "agentctl"
+LAUNCHER_TEMPLATE = REPO_ROOT / "roles" / "health" / "templates" / "agentctl.j2"
 BOT_TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijkl"
 CHAT_ID = "-100777"
 
@@ -100,6 +104,50 @@ def write_script(path: Path, body: str) -> None:
     path.chmod(0o755)
 
 
+def install_agentctl(lib_dir: Path) -> Path:
+    """Install agentctl the way the health role does; return the launcher's path.
+
+    The package is copied with links followed (as ansible.builtin.copy does), so no bytecode is
+    written into the repository, and the launcher is the role's template, rendered.
+    """
+    shutil.copytree(AGENTCTL, lib_dir / "agentctl", ignore=shutil.ignore_patterns("__pycache__"))
+    launcher = lib_dir / "agentctl-launcher"
+    text = LAUNCHER_TEMPLATE.read_text(encoding="utf-8")
+    text = text.replace("{{ ansible_managed }}", "Rendered for a test")
+    text = text.replace("{{ __health_agentctl_lib_dir | to_json }}", json.dumps(str(lib_dir)))
+    text = text.replace("{{ __health_agentctl_lib_dir }}", str(lib_dir))
+    assert "{{" not in text, "the launcher template uses more than the tests render"
+    launcher.write_text(text, encoding="utf-8")
+    return launcher
+
+
+def import_agentctl(module: str = "cli"):
+    """Import a module of agentctl's package in this process, writing no bytecode beside it.
+
+    Every module is imported at once: the commands a test runs in-process are imported on first
+    use, and must not write bytecode into the repository either.
+    """
+    if str(AGENTCTL.parent) not in sys.path:
+        sys.path.insert(0, str(AGENTCTL.parent))
+    write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        # Through the link to the contract too (rglob does not follow it).
+        modules = [
+            Path(folder, name)
+            for folder, _, names in os.walk(AGENTCTL, followlinks=True)
+            for name in names
+            if name.endswith(".py")
+        ]
+        for path in sorted(modules):
+            parts = path.relative_to(AGENTCTL.parent).with_suffix("").parts
+            if parts[-1] == "__main__":
+                continue  # it runs agentctl
+            importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        return importlib.import_module(f"agentctl.{module}")
+    finally:
+        sys.dont_write_bytecode = write_bytecode
+
+
 class Host:
     """A host tree in a temporary folder, with agentctl's configuration pointing into it."""
 
@@ -139,6 +187,7 @@ class Host:
             **settings,
         }
         self.write_config()
+        self.launcher = install_agentctl(root / "usr" / "local" / "lib" / "agentctl")
         self.secret_file.write_text(BOT_TOKEN + "\n")
         self.secret_file.chmod(0o600)
 
@@ -169,14 +218,14 @@ class Host:
     def run(
         self, *args: str, python: str = sys.executable, python_flags: tuple[str, ...] = (), **kwargs
     ) -> subprocess.CompletedProcess:
-        """Run the real agentctl script against this host (python_flags go before the script)."""
+        """Run the real agentctl against this host (python_flags go before the launcher)."""
         env = {
             **os.environ,
             "AGENTCTL_CONFIG": str(self.config_file),
             "PATH": f"{self.fake}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         return subprocess.run(
-            [python, *python_flags, str(AGENTCTL), *args],
+            [python, *python_flags, str(self.launcher), *args],
             capture_output=True,
             text=True,
             env=env,

@@ -1,21 +1,32 @@
 """agentctl, the operator CLI and 15-minute check of the health role, run as the real script.
 
-Every test runs roles/health/files/agentctl as a subprocess against a host tree in a temporary
-folder (tests/agentctl_stubs.py): agent state written the way agents write it, fake systemctl /
-journalctl / systemd-run on PATH, and a Telegram Bot API stand-in on 127.0.0.1.
+Every test runs roles/health/files/agentctl, installed as the health role installs it and started by
+its launcher, as a subprocess against a host tree in a temporary folder (tests/agentctl_stubs.py):
+agent state written the way agents write it, fake systemctl / journalctl / systemd-run on PATH, and
+a Telegram Bot API stand-in on 127.0.0.1.
 """
 
-import ctypes
-import importlib.machinery
-import importlib.util
+import html
 import json
 import os
 import pwd
+import re
+import shutil
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from agentctl_stubs import AGENTCTL, BOT_TOKEN, CHAT_ID, Host, TelegramStandIn, utc_now
+from agentctl_stubs import (
+    BOT_TOKEN,
+    CHAT_ID,
+    Host,
+    TelegramStandIn,
+    import_agentctl,
+    install_agentctl,
+    utc_now,
+)
 
 SECRET_API_KEY = "sk-live-SECRET-never-shown-0123456789"
 # What agentctl runs with on a server; readable by every user, unlike a virtualenv under /root.
@@ -156,8 +167,28 @@ def test_status_runs_as_installed_and_imports_only_what_it_needs(host):
         if line.startswith("import time:")
     }
     assert {"argparse", "subprocess", "json"} <= imported
-    # Only alerts, Telegram and log lines need these, and importing them was most of the start-up.
-    assert not imported & {"urllib.request", "http.client", "logging", "dataclasses", "shutil"}
+    # Only alerts and Telegram need these, and importing them was most of the start-up.
+    assert not imported & {"urllib.request", "http.client", "html"}
+    # One command's module, and nothing of alerts or Telegram.
+    assert {name for name in imported if name.startswith("agentctl.commands.")} == {
+        "agentctl.commands.status"
+    }
+    assert not imported & {"agentctl.alerts", "agentctl.telegram", "agentctl.contract.telegram"}
+
+
+def test_help_imports_no_command(host):
+    result = host.run("--help", python_flags=("-I", "-S", "-X", "importtime"))
+
+    assert result.returncode == 0, result.stderr
+    assert "on-failure" in result.stdout and "check-config" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "agentctl.cli" in imported
+    assert not {name for name in imported if name.startswith("agentctl.commands.")}
+    assert not imported & {"subprocess", "datetime", "decimal"}
 
 
 # the check and its alert state ----------------------------------------------------------------
@@ -293,7 +324,7 @@ def test_rate_limit_retry_after_is_honoured(host, telegram):
     assert len(telegram.texts()) == 1
     (first, _), (second, _) = telegram.requests
     assert second - first >= 1.0
-    assert "waiting 1s" in result.stderr
+    assert "HTTP 429" in result.stderr and "retrying in 1.00s" in result.stderr
 
 
 def test_rate_limit_longer_than_allowed_keeps_the_message(host, telegram):
@@ -362,7 +393,7 @@ def test_no_secret_in_any_output(host, telegram):
         assert SECRET_API_KEY not in text
         assert BOT_TOKEN not in text
     assert "401" in results[0].stderr and "kept for the next run" in results[0].stderr
-    assert any("[redacted]" in text for text in telegram.texts())
+    assert any("[REDACTED]" in text for text in telegram.texts())
 
 
 def test_on_failure_sends_journal_lines_at_once_and_the_check_stays_quiet(host, telegram):
@@ -380,7 +411,7 @@ def test_on_failure_sends_journal_lines_at_once_and_the_check_stays_quiet(host, 
     assert "agent-intake-bot.service</b> failed" in message
     assert "<code>line 10</code>" not in message  # the last 20 lines only
     assert "<code>line 11</code>" in message
-    assert "settings error, key [redacted]" in message
+    assert "settings error, key [REDACTED]" in message
     assert host.run("check").returncode == 0
     assert len(telegram.texts()) == 1  # the check knows it was told
 
@@ -395,7 +426,9 @@ def test_long_messages_are_split_and_escaped(host, telegram):
     parts = telegram.texts()
     assert len(parts) >= 3
     for part in parts:
-        assert len(part.encode("utf-16-le")) // 2 <= 4096
+        # Telegram's limit is on the text once the markup is parsed, in UTF-16 code units.
+        text = html.unescape(re.sub(r"<[^>]+>", "", part))
+        assert len(text.encode("utf-16-le")) // 2 <= 4096
         assert part.count("<code>") == part.count("</code>")
     joined = "\n".join(parts)
     assert "&lt;b&gt;39&lt;/b&gt; &amp; xxx" in joined
@@ -548,8 +581,15 @@ def test_bad_configuration_is_one_line(host):
     reason="needs root and the system python3 to run agentctl as another user",
 )
 def test_only_root_or_the_admin_group_may_use_it(host):
-    # As installed: the configuration is readable by root and the admin group only.
-    result = host.run("status", python=SYSTEM_PYTHON, user=65534, group=65534, extra_groups=[])
+    # As installed: the configuration is readable by root and the admin group only. The code is
+    # put where the other user can read it (the test's own folders are root's only).
+    lib_dir = Path(tempfile.mkdtemp(prefix="agentctl-lib-"))
+    try:
+        lib_dir.chmod(0o755)
+        host.launcher = install_agentctl(lib_dir)
+        result = host.run("status", python=SYSTEM_PYTHON, user=65534, group=65534, extra_groups=[])
+    finally:
+        shutil.rmtree(lib_dir)
     line = one_line_error(result)
     assert "only root and members of the admin group" in line
 
@@ -607,44 +647,30 @@ def test_retry_moves_the_item_back_and_records_who_did_it(host):
     assert "no failed item 'scan.pdf'" in line
 
 
-def load_agentctl():
-    """The agentctl script as a module, to arrange a race inside one run of a command."""
-    loader = importlib.machinery.SourceFileLoader("agentctl_under_test", str(AGENTCTL))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
-class NoRenameat2:
-    """A C library without renameat2: agentctl falls back to a hard link + unlink."""
-
-    def __init__(self, *_args, **_kwargs):
-        pass
-
-
 @pytest.mark.parametrize("move", ["renameat2", "link"])
 def test_retry_never_replaces_a_file_the_agent_wrote_meanwhile(host, monkeypatch, move):
     """The agent claims names in incoming/ without agentctl's knowledge: one appears between
     agentctl's free-name check and its move (arranged by state, not timing), and is kept."""
     agent = host.add_agent("intake-bot")
     agent.fail("scan.pdf", "the PDF has no text layer")
-    agentctl = load_agentctl()
-    real_free_name = agentctl.free_name
+    files = import_agentctl("contract.files")
+    real_free_path = files.free_path
     raced = []
 
-    def free_name_then_the_agent_writes_there(folder, name):
-        candidate = real_free_name(folder, name)
+    def free_path_then_the_agent_writes_there(folder, name):
+        candidate = real_free_path(folder, name)
         if not raced:
             candidate.write_text("written by the agent meanwhile")
             raced.append(candidate.name)
         return candidate
 
-    monkeypatch.setattr(agentctl, "free_name", free_name_then_the_agent_writes_there)
+    monkeypatch.setattr(files, "free_path", free_path_then_the_agent_writes_there)
     if move == "link":
-        monkeypatch.setattr(ctypes, "CDLL", NoRenameat2)
+        # A C library without renameat2: the contract falls back to a hard link + unlink.
+        monkeypatch.setattr(files, "_renameat2", None)
     monkeypatch.setenv("AGENTCTL_CONFIG", str(host.config_file))
 
-    assert agentctl.main(["retry", "intake-bot", "scan.pdf"]) == 0
+    assert import_agentctl("cli").main(["retry", "intake-bot", "scan.pdf"]) == 0
 
     incoming = agent.state / "incoming"
     assert raced == ["scan.pdf"]
@@ -731,3 +757,37 @@ def test_digest_tells_yesterday_costs_items_and_reviews(host, telegram):
     assert host.run("digest", "--send").returncode == 0
     assert host.run("digest", "--send").returncode == 0  # a second timer run the same day
     assert len(telegram.texts()) == 1
+
+
+def test_markup_telegram_cannot_parse_is_sent_as_plain_text(host, telegram):
+    host.add_agent("intake-bot")
+    host.set_unit("intake-bot", ActiveState="failed", SubState="failed")
+    refusal = {"ok": False, "description": "Bad Request: can't parse entities: unclosed tag"}
+    telegram.scripted.append((400, refusal))
+
+    result = host.run("check")
+
+    assert result.returncode == 0, result.stderr
+    (text,) = telegram.texts()
+    assert "agent-intake-bot.service is failed" in text
+    assert "<b>" not in text and "<code>" not in text
+    assert "sending as plain text" in result.stderr
+
+
+def test_a_chat_that_became_a_supergroup_is_followed_and_named(host, telegram):
+    host.add_agent("intake-bot")
+    host.set_unit("intake-bot", ActiveState="failed", SubState="failed")
+    moved = {
+        "ok": False,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": -100999},
+    }
+    telegram.scripted.append((400, moved))
+
+    result = host.run("check")
+
+    assert result.returncode == 0, result.stderr
+    (message,) = telegram.messages
+    assert str(message["chat_id"]) == "-100999"
+    assert "health_telegram_chat_id" in result.stderr and "-100999" in result.stderr
+    assert host.alert_state()["outbox"] == []

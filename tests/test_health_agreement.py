@@ -7,8 +7,6 @@ state directory, and their thresholds are held to the health role's defaults.
 """
 
 import importlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -19,13 +17,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from agentctl_stubs import import_agentctl
 from test_cookiecutter_generation import (
     bake,
     cookiecutter_config,  # noqa: F401 (a fixture, used by name)
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-AGENTCTL = REPO_ROOT / "roles" / "health" / "files" / "agentctl"
 ROLE_DEFAULTS = REPO_ROOT / "roles" / "health" / "defaults" / "main.yml"
 # A package name of its own, so no other installed bake of the template is imported instead.
 AGENT_NAME = "Health Agreement Agent"
@@ -50,11 +48,13 @@ def health(tmp_path_factory, cookiecutter_config):  # noqa: F811 (the fixture, b
 
 @pytest.fixture(scope="module")
 def agentctl():
-    loader = importlib.machinery.SourceFileLoader("agentctl_under_test", str(AGENTCTL))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    """agentctl's modules that read a state directory and judge it, under one name."""
+    return SimpleNamespace(
+        DEFAULT_CONFIG=import_agentctl("config").DEFAULT_CONFIG,
+        Agent=import_agentctl("agents").Agent,
+        inspect_agent=import_agentctl("snapshot").inspect_agent,
+        agent_conditions=import_agentctl("checks").agent_conditions,
+    )
 
 
 def role_default(name: str) -> float:

@@ -351,7 +351,9 @@ def render_hook(name: str, context: dict[str, str], destination: Path) -> Path:
     environment = create_env_with_context(full_context)
     source = (HOOKS_DIR / f"{name}.py").read_text(encoding="utf-8")
     rendered = destination / f"{name}.py"
-    rendered.write_text(environment.from_string(source).render(**full_context), encoding="utf-8")
+    # template_dir is what local_extensions.py gives cookiecutter's own renderings.
+    text = environment.from_string(source).render(**full_context, template_dir=str(REPO_ROOT))
+    rendered.write_text(text, encoding="utf-8")
     return rendered
 
 

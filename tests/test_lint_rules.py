@@ -2,8 +2,9 @@
 
 The agent's rules are read from a baked pyproject.toml (the template's copy holds Jinja), and the
 root pyproject.toml must carry the same line length, target and rule selection; the per-file ignores
-are each side's own, except that test code is ignored alike. `make test`'s ruff command must reach
-every Python file of the repository, agentctl (no .py name) included.
+are each side's own, except that test code is ignored alike. `make test`'s `ruff check` must reach
+every Python file of the repository, agentctl's package included, and its `ruff format --check` at
+least agentctl.
 """
 
 import os
@@ -66,31 +67,28 @@ def repository_python_files() -> set[str]:
     return found
 
 
-def make_test_ruff_arguments() -> list[str]:
-    """The arguments of `ruff check` in the Makefile's test target."""
+def make_test_ruff_arguments(subcommand: str = "check") -> list[str]:
+    """The arguments of `ruff check` (or `ruff format`) in the Makefile's test target."""
     lines = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
     target = lines[lines.index("test: $(VENV)/.dev-installed") :]
-    ruff_line = next(line for line in target if "-m ruff check" in line)
-    return shlex.split(ruff_line.split("-m ruff check", 1)[1])
+    command = f"-m ruff {subcommand}"
+    ruff_line = next(line for line in target if command in line)
+    return shlex.split(ruff_line.split(command, 1)[1])
 
 
-def test_make_test_lints_every_python_file():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--no-cache",
-            "--show-files",
-            *make_test_ruff_arguments(),
-        ],
+def run_ruff(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *arguments],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=RUFF_TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def test_make_test_lints_every_python_file():
+    result = run_ruff("check", "--no-cache", "--show-files", *make_test_ruff_arguments())
     assert result.returncode == 0, result.stderr
     linted = {
         Path(line).resolve().relative_to(REPO_ROOT).as_posix()
@@ -98,5 +96,19 @@ def test_make_test_lints_every_python_file():
         if line.strip()
     }
     python_files = repository_python_files()
-    assert "roles/health/files/agentctl" in python_files
+    assert "roles/health/files/agentctl/cli.py" in python_files
+    assert "roles/agent/files/build_wheels.py" in python_files
     assert sorted(python_files - linted) == [], "Python files `make test` does not lint"
+
+
+def test_make_test_checks_the_format_of_agentctl():
+    arguments = make_test_ruff_arguments("format")
+    assert "--check" in arguments
+    paths = [REPO_ROOT / argument for argument in arguments if not argument.startswith("-")]
+    agentctl = REPO_ROOT / "roles" / "health" / "files" / "agentctl"
+    modules = sorted(agentctl.rglob("*.py"))
+    assert len(modules) > 10, "agentctl is a package of modules"
+    for module in modules:
+        assert any(module.is_relative_to(path) for path in paths), f"{module} is not format-checked"
+    result = run_ruff("format", "--no-cache", *arguments)
+    assert result.returncode == 0, result.stdout + result.stderr

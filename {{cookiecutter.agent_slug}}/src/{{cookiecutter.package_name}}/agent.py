@@ -16,17 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import AGENT_SLUG, __version__, job
+from .contract.files import atomic_create_json, atomic_write_bytes, free_path
+from .contract.layout import DATABASE_FILE
+from .contract.times import today_utc
 from .deployment.heartbeat import Heartbeat
 from .deployment.systemd import Notifier
 from .integrations.llm import make_provider
 from .integrations.llm.base import LLMError
 from .integrations.notify import make_notifier
 from .observability.audit import AuditError, AuditLog
-from .observability.costs import CostLedger, PriceTable, today_utc
+from .observability.costs import CostLedger, PriceTable
 from .reliability import effects
-from .reliability.files import atomic_create_json, atomic_write_bytes, free_path
 from .reliability.http import PermanentError, RetryPolicy, TransientError
-from .reliability.inbox import DATABASE_FILE, Inbox, read_regular_file
+from .reliability.inbox import Inbox, read_regular_file
 from .security.db import Database
 
 logger = logging.getLogger(__name__)

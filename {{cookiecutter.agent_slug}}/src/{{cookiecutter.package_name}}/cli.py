@@ -8,7 +8,9 @@ import sys
 import time
 
 from . import AGENT_SLUG
-from .observability.costs import GROUPINGS, DateError, parse_day, read_records, summarize
+from .contract.costs import read_records
+from .contract.times import DateError, parse_day
+from .observability.costs import GROUPINGS, summarize
 
 logger = logging.getLogger(__name__)
 

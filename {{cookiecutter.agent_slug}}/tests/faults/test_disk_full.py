@@ -19,9 +19,9 @@ import evidence
 import pytest
 import rig
 
+from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.observability import audit, costs
 from {{ cookiecutter.package_name }}.observability.audit import AuditError
-from {{ cookiecutter.package_name }}.reliability import files
 from {{ cookiecutter.package_name }}.security.db import Database
 
 pytestmark = pytest.mark.faults

@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from {{ cookiecutter.package_name }}.contract.costs import read_records
+from {{ cookiecutter.package_name }}.contract.times import DateError, parse_day
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
-from {{ cookiecutter.package_name }}.observability.costs import (
-    CostLedger,
-    DateError,
-    PriceTable,
-    parse_day,
-    read_records,
-    summarize,
-)
+from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable, summarize
 
 AGENT = "test-agent"
 TODAY = date(2025, 3, 10)
@@ -323,7 +318,7 @@ def test_read_records_reads_only_the_files_in_range(tmp_path, caplog):
     (directory / f"{(TODAY - timedelta(days=4)).isoformat()}.jsonl").unlink()
     (directory / f"{(TODAY - timedelta(days=4)).isoformat()}.jsonl").mkdir()
 
-    with caplog.at_level(logging.WARNING, logger=costs.__name__):
+    with caplog.at_level(logging.WARNING, logger=read_records.__module__):
         records = list(read_records(directory, TODAY - timedelta(days=2), TODAY))
 
     assert sorted(r["ts"][:10] for r in records) == [

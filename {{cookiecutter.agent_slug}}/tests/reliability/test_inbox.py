@@ -9,8 +9,8 @@ import time
 import pytest
 
 from {{ cookiecutter.package_name }} import agent as agent_module
+from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.observability import audit, costs
-from {{ cookiecutter.package_name }}.reliability import files
 from {{ cookiecutter.package_name }}.reliability import inbox as inbox_module
 from {{ cookiecutter.package_name }}.reliability.inbox import (
     SETTLE_POLL_SECONDS,

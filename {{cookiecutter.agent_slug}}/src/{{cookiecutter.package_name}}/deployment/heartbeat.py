@@ -1,13 +1,12 @@
 """The heartbeat file: what agentctl and the health check read to know how the agent is doing."""
 
-import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ..reliability.files import atomic_write_json
+from ..contract.files import atomic_write_json, read_json
+from ..contract.layout import HEARTBEAT_FILE
+from ..contract.times import iso, utc_now
 
-HEARTBEAT_FILE = "heartbeat.json"
 # What a new process keeps from the heartbeat of the one before: when the agent last did its work
 # is a fact about the agent, not about this process. Everything else describes this process only
 # (pid, started, and the counters, which count what this process did since it started).
@@ -15,7 +14,7 @@ CARRIED_OVER = ("last_success", "last_llm_success")
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return iso(utc_now())
 
 
 class Heartbeat:
@@ -60,8 +59,6 @@ def carried_over(previous) -> dict:
 
 
 def read_heartbeat(state_dir: Path) -> dict | None:
-    """Return the last heartbeat written, or None when there is none (yet)."""
-    try:
-        return json.loads((state_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
+    """Return the last heartbeat written, or None when there is none (yet) or it is damaged."""
+    document = read_json(state_dir / HEARTBEAT_FILE)
+    return document if isinstance(document, dict) else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..reliability.files import atomic_write_json
+from ..contract.files import atomic_write_json
 
 logger = logging.getLogger(__name__)
 

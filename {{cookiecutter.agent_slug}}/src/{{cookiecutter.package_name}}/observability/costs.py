@@ -8,42 +8,19 @@ import errno
 import json
 import logging
 import os
-import re
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+
+from ..contract.costs import DayFacts, read_records
+from ..contract.times import today_utc
 
 logger = logging.getLogger(__name__)
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 TOKENS_PER_PRICE_UNIT = 1_000_000
-RELATIVE_DAYS = re.compile(r"^(\d{1,4})d$")
 GROUPINGS = ("day", "model", "purpose")
-
-
-class DateError(ValueError):
-    """A date given by the user cannot be understood."""
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
-def parse_day(text: str, today: date | None = None) -> date:
-    """Understand today, yesterday, 7d (seven days ago) and YYYY-MM-DD."""
-    today = today or today_utc()
-    value = text.strip().lower()
-    if value == "today":
-        return today
-    if value == "yesterday":
-        return today - timedelta(days=1)
-    if match := RELATIVE_DAYS.match(value):
-        return today - timedelta(days=int(match.group(1)))
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise DateError(f"{text!r} is not a date; use today, yesterday, 7d or YYYY-MM-DD") from None
 
 
 class PriceTable:
@@ -107,7 +84,7 @@ class CostLedger:
         if day != self._day:
             self._day = day
             facts = DayFacts.of(read_records(self.directory, day, day))
-            self._spent, self.unknown_models = facts.spent_usd, set(facts.unpriced_models)
+            self._spent, self.unknown_models = float(facts.spent_usd), set(facts.unpriced_models)
         return self._spent
 
     def record(
@@ -181,52 +158,6 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def read_records(directory: Path, since: date, until: date):
-    """Yield the records of the days since..until (inclusive); only those days' files are read."""
-    day = since
-    while day <= until:
-        path = directory / f"{day.isoformat()}.jsonl"
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        logger.warning("Skipping unreadable cost record %s line %d", path, number)
-        day += timedelta(days=1)
-
-
-class DayFacts:
-    """What one day's cost records say: spend, models of unknown price, last successful call.
-
-    The health check and the ledger read them from the day's file rather than from memory, so
-    they hold across restarts. (agentctl reads the same fields: roles/health/files/agentctl.)
-    """
-
-    def __init__(self):
-        self.spent_usd = 0.0
-        self.unpriced_models: list[str] = []
-        self.last_ok: str | None = None  # the ts of the latest call with status "ok"
-
-    @classmethod
-    def of(cls, records) -> "DayFacts":
-        facts, unpriced = cls(), set()
-        for record in records:
-            if not isinstance(record, dict):
-                continue  # a line that is JSON but no record: nothing to count
-            cost = record.get("cost_usd")
-            if cost is None:
-                unpriced.add(str(record.get("gen_ai.request.model") or "?"))
-            elif isinstance(cost, int | float):
-                facts.spent_usd += cost
-            stamp = record.get("ts")
-            # Every ts is written the same way (UTC, milliseconds), so the text orders as the time.
-            if record.get("status") == "ok" and isinstance(stamp, str):
-                facts.last_ok = max(facts.last_ok or stamp, stamp)
-        facts.unpriced_models = sorted(unpriced)
-        return facts
 
 
 def summarize(records, by: str) -> list[dict]:

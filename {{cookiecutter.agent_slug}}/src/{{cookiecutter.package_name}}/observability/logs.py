@@ -6,45 +6,19 @@ path, so rotation loses nothing and needs no copytruncate.
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
-REDACTED = "[REDACTED]"
+from ..contract.redact import REDACTED, Redactor
+
+__all__ = ["REDACTED", "JsonFormatter", "Redactor", "configure_logging"]
+
 NOISY_LOGGERS = ("urllib3", "requests", "pypdf")
 STANDARD_RECORD_FIELDS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
 )
-PATTERNS = (
-    # Telegram bot tokens, inside URLs or alone.
-    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),
-    re.compile(r"(/bot)\d+:[^/\s\"']+"),
-    # Credentials carried in headers or query strings.
-    # The quotes may be escaped once (a JSON text logged inside a JSON line).
-    re.compile(r"(?i)(authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:bearer\s+)?)[^\s\"'\\,}]+"),
-    re.compile(r"(?i)(x-api-key\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\s\"'\\,}]+"),
-    re.compile(r"(?i)([?&](?:api_key|key|token)=)[^&\s\"']+"),
-    # Well-known API key shapes.
-    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}\b"),
-)
-
-
-class Redactor:
-    """Replace known secret values and credential-shaped strings with [REDACTED]."""
-
-    def __init__(self, secrets=()):
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern in PATTERNS:
-            text = pattern.sub(
-                lambda m: (m.group(1) if m.groups() and m.group(1) else "") + REDACTED, text
-            )
-        return text
 
 
 class JsonFormatter(logging.Formatter):

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..contract.files import atomic_create_json
 from .errors import PermanentError, TransientError
-from .files import atomic_create_json
 
 logger = logging.getLogger(__name__)
 

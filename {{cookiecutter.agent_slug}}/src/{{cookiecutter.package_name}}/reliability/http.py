@@ -9,32 +9,38 @@ Messages and log lines never carry the URL (Telegram URLs hold the bot token) no
 keys): exceptions are raised `from None` with the exception class name or status code only.
 """
 
+import contextlib
 import logging
 import random
 import re
 import string
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
 
-from .errors import PermanentError, TransientError
+from ..contract.errors import PermanentError, TransientError
+from ..contract.redact import Redactor
+from ..contract.retry import (
+    RetryPolicy,
+    body_retry_after,
+    budget_used_up,
+    next_delay,
+    parse_retry_after,
+    wait,
+)
+
+__all__ = ["PermanentError", "RetryPolicy", "TransientError", "request"]
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 FIRST_SERVER_ERROR = 500
 FIRST_CLIENT_ERROR = 400
-# A long wait is cut into slices so that on_wait (the systemd watchdog ping) runs often enough.
-WAIT_SLICE_SECONDS = 10.0
 MAX_DETAIL_CHARS = 200
 MIN_SECRET_CHARS = 6
 MIN_CREDENTIAL_CHARS = 16
-REDACTED = "[REDACTED]"
 # Mistakes in the request itself (a bad URL or header from the settings): no retry can fix them.
 NOT_SENT_ERRORS = (
     requests.exceptions.InvalidURL,
@@ -46,22 +52,6 @@ NOT_SENT_ERRORS = (
     requests.exceptions.TooManyRedirects,
 )
 SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds for one logical call, retries included."""
-
-    max_attempts: int = 4
-    max_total_seconds: float = 120.0  # total wall time including waits
-    timeout_seconds: float = 30.0  # per request (connect, read)
-    base_delay_seconds: float = 1.0
-    max_delay_seconds: float = 30.0
-
-    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
-        """Return the full-jitter delay after the failed attempt number `attempt` (0-based)."""
-        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2**attempt)
-        return rng() * cap
 
 
 def request(
@@ -89,10 +79,7 @@ def request(
     for attempt in range(policy.max_attempts):
         remaining = policy.max_total_seconds - (time.monotonic() - started)
         if remaining <= 0:
-            raise TransientError(
-                f"{what}: gave up, the {policy.max_total_seconds:g}s retry budget is used up "
-                f"after {attempt} attempt(s)"
-            )
+            raise budget_used_up(policy, what, attempt)
         server_wait = None
         status = None
         try:
@@ -118,41 +105,17 @@ def request(
             server_wait = retry_after_seconds(response)
             response.close()
 
-        attempts_done = attempt + 1
-        elapsed = time.monotonic() - started
-        remaining = policy.max_total_seconds - elapsed
-        if attempts_done >= policy.max_attempts:
-            raise TransientError(
-                f"{what}: {failure}; gave up after {attempts_done} attempt(s) in {elapsed:.1f}s",
-                status,
-            )
-        if server_wait is not None:
-            if server_wait > remaining:
-                raise TransientError(
-                    f"{what}: {failure}; the server asked to wait {server_wait:g}s, more than the "
-                    f"{max(remaining, 0):.1f}s left of the {policy.max_total_seconds:g}s retry "
-                    "budget; giving up",
-                    status,
-                )
-            delay = server_wait
-        else:
-            delay = policy.backoff(attempt, rng)
-            if delay >= remaining:
-                raise TransientError(
-                    f"{what}: {failure}; gave up after {attempts_done} attempt(s), the "
-                    f"{policy.max_total_seconds:g}s retry budget is used up",
-                    status,
-                )
-        logger.warning(
-            "%s: attempt %d/%d failed (%s); retrying in %.2fs",
-            what,
-            attempts_done,
-            policy.max_attempts,
-            failure,
-            delay,
-            extra={"call": what, "attempt": attempts_done, "status": status, "delay": delay},
+        delay = next_delay(
+            policy,
+            attempt,
+            time.monotonic() - started,
+            what=what,
+            failure=failure,
+            status=status,
+            server_wait=server_wait,
+            rng=rng,
         )
-        _wait(delay, sleep, on_wait)
+        wait(delay, sleep, on_wait)
     # Reached only with max_attempts < 1.
     raise PermanentError(f"{what}: RetryPolicy.max_attempts must be at least 1")
 
@@ -162,15 +125,9 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     waits = []
     header = response.headers.get("Retry-After")
     if header:
-        waits.append(_parse_retry_after(header.strip()))
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("parameters"), dict):
-        value = body["parameters"].get("retry_after")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            waits.append(float(value))
+        waits.append(parse_retry_after(header.strip()))
+    with contextlib.suppress(ValueError):
+        waits.append(body_retry_after(response.json()))
     waits = [wait for wait in waits if wait is not None]
     return max(waits) if waits else None
 
@@ -196,34 +153,6 @@ def error_detail(response: requests.Response) -> str | None:
     return detail[:MAX_DETAIL_CHARS] + ("..." if len(detail) > MAX_DETAIL_CHARS else "")
 
 
-def _parse_retry_after(value: str) -> float | None:
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _wait(seconds: float, sleep: Callable[[float], object], on_wait) -> None:
-    left = seconds
-    while True:
-        if on_wait is not None:
-            on_wait(left)
-        step = min(left, WAIT_SLICE_SECONDS)
-        sleep(step)
-        left -= step
-        if left <= 0:
-            return
-
-
 def _hidden_values(url: str, headers, secrets: Iterable[str]) -> list[str]:
     parts = urlsplit(url)
     values = [url, parts.path, parts.query, *secrets]
@@ -240,8 +169,4 @@ def _hidden_values(url: str, headers, secrets: Iterable[str]) -> list[str]:
 
 
 def _redact(text: str | None, hidden: list[str]) -> str | None:
-    if text is None:
-        return None
-    for value in hidden:
-        text = text.replace(value, REDACTED)
-    return text
+    return None if text is None else Redactor(hidden)(text)

@@ -17,35 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import AGENT_SLUG
-from .files import (
-    TEMP_MARKER,
+from ..contract.files import (
     atomic_write_bytes,
     atomic_write_json,
     free_path,
     json_bytes,
     move_without_overwrite,
-    safe_name,
 )
+from ..contract.layout import (
+    DATABASE_FILE,
+    LOCK_FILE,
+    STATE_FOLDERS,
+    TEMP_MARKER,
+    sidecar_path,
+)
+from .files import safe_name
 
 logger = logging.getLogger(__name__)
 
-# decisions/: what operators decide (review resolve) while the agent runs, for the agent to apply.
-FOLDERS = (
-    "incoming",
-    "processing",
-    "done",
-    "failed",
-    "review",
-    "outbox",
-    "archive",
-    "decisions",
-)
-LOCK_FILE = "agent.lock"
-# Made with the folders by the agent's first run: a directory without it holds no agent's state
-# (a mistyped --state-dir, or an agent that never ran there).
-DATABASE_FILE = "agent.db"
 WHERE_STATE_COMES_FROM = "check --state-dir or STATE_DIRECTORY"
-SIDECAR_SUFFIX = ".why.json"
 # A file younger than this may still be being uploaded (scp, rsync write in place).
 SETTLE_SECONDS = 1.0
 # How often `once` looks again at files it waits for while they settle.
@@ -93,7 +83,7 @@ def create_state_dir(root: Path) -> None:
             f"{'is not a directory' if root.parent.exists() else 'does not exist'}; "
             f"{WHERE_STATE_COMES_FROM}, or create the parent first"
         )
-    for folder in (root, *(root / name for name in FOLDERS)):
+    for folder in (root, *(root / name for name in STATE_FOLDERS)):
         try:
             folder.mkdir(exist_ok=True, mode=0o750)
         except FileExistsError:
@@ -240,15 +230,15 @@ class Inbox:
         target = free_path(self.root / folder, path.name)
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
-            atomic_write_json(target.with_name(target.name + SIDECAR_SUFFIX), {**sidecar, **why})
+            atomic_write_json(sidecar_path(target), {**sidecar, **why})
         moved = move_without_overwrite(path, self.root / folder, target.name)
         if why is not None and moved != target:
             # Someone took the name in between (an operator command): the file went to the next
             # free one; its sidecar follows it, and the one written for the taken name goes.
             written = {**sidecar, **why}
-            planned = target.with_name(target.name + SIDECAR_SUFFIX)
+            planned = sidecar_path(target)
             renamed = {**written, "file": moved.name}
-            atomic_write_json(moved.with_name(moved.name + SIDECAR_SUFFIX), renamed)
+            atomic_write_json(sidecar_path(moved), renamed)
             with contextlib.suppress(OSError, ValueError):  # gone, or replaced by another writer's
                 if json.loads(planned.read_bytes()) == json.loads(json_bytes(written)):
                     planned.unlink()
@@ -264,7 +254,7 @@ class Inbox:
     def remove_temp_files(self) -> list[Path]:
         """Delete the temp files of atomic writes a crash interrupted (never renamed into place)."""
         removed = []
-        for folder in (self.root, *(self.root / f for f in FOLDERS)):
+        for folder in (self.root, *(self.root / f for f in STATE_FOLDERS)):
             for temp in folder.glob(f".*{TEMP_MARKER}*"):
                 temp.unlink(missing_ok=True)
                 removed.append(temp)
