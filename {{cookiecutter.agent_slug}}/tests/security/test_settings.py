@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.security.settings_schema import (
     SECRET_KEYS,
     SETTINGS,
     WHOLE,
+    Setting,
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -436,3 +437,13 @@ def test_a_blank_number_takes_its_default(workdir, setting):
     write_env(workdir / ".env", f"{setting.key}=  \n")
 
     assert getattr(load_settings(), setting.attribute) == setting.default
+
+
+@pytest.mark.parametrize("raw", ["abc-Secret-Value", "-5"])
+def test_a_bad_secret_value_is_named_by_its_key_alone(raw):
+    setting = Setting("SOME_TOKEN", WHOLE, 1, "A token.", minimum=1, secret=True)
+
+    with pytest.raises(SettingsError, match=r"^SOME_TOKEN ") as caught:
+        setting.parse(raw)
+
+    assert raw not in str(caught.value)

@@ -12,7 +12,7 @@ import stat
 from dataclasses import field, make_dataclass
 from pathlib import Path
 
-# The one call that reads the file's format.
+# The .env format is read by this one call (python-dotenv underneath): to change readers, change it.
 from .env_file import read_env_file
 from .settings_schema import SECRET_KEYS, SETTINGS, SettingsError
 

@@ -40,8 +40,12 @@ def upper(text: str) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """One .env key. `example` is the value .env.example shows when it is not the default;
-    `shown_default` is how the docs state a default that is not one fixed value."""
+    """One .env key: how it is read, checked and documented.
+
+    `example` is the value .env.example shows when it is not the default; `shown_default` is how
+    the docs state a default that is not one fixed value; `telegram` keys are shown in
+    .env.example only when the agent was baked with Telegram alerts.
+    """
 
     key: str
     kind: str
@@ -83,9 +87,13 @@ class Setting:
             return services(self.key, text)
         if self.choices and text not in self.choices:
             raise SettingsError(
-                f"{self.key}={text} is not one of {', '.join(self.choices)}; fix it in .env"
+                f"{self.named(text)} is not one of {', '.join(self.choices)}; fix it in .env"
             )
         return text
+
+    def named(self, text: str) -> str:
+        """Return KEY=value for a message, or the key alone for a secret."""
+        return self.key if self.secret else f"{self.key}={text}"
 
     def number(self, text: str) -> int | float:
         kind = int if self.kind == WHOLE else float
@@ -93,12 +101,12 @@ class Setting:
             number = kind(text)
         except ValueError:
             raise SettingsError(
-                f"{self.key}={text!r} is not a {'whole ' if kind is int else ''}number; "
+                f"{self.named(repr(text))} is not a {'whole ' if kind is int else ''}number; "
                 "fix it in .env"
             ) from None
         if not math.isfinite(number) or (self.minimum is not None and number < self.minimum):
             raise SettingsError(
-                f"{self.key}={text} must be at least {self.minimum}; fix it in .env"
+                f"{self.named(text)} must be at least {self.minimum}; fix it in .env"
             )
         return number
 
