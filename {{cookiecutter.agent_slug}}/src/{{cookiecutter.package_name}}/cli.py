@@ -93,6 +93,8 @@ def build_parser() -> Parser:
 
     commands.add_parser("health", help="check the agent; JSON out, exit 0 when healthy")
     commands.add_parser("status", help="what the agent is doing, from its heartbeat")
+    settings = commands.add_parser("settings", help="every .env key, from its one declaration")
+    settings.add_argument("form", choices=("example", "table"), help=".env.example or Markdown")
     return parser
 
 
@@ -317,6 +319,13 @@ def command_status(args) -> int:
     return EXIT_OK
 
 
+def command_settings(args) -> int:
+    from .security.settings_docs import env_example, markdown_table
+
+    print(env_example() if args.form == "example" else markdown_table(), end="")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .observability.audit import AuditError
@@ -334,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "review": lambda: command_review(args),
         "health": lambda: command_health(args),
         "status": lambda: command_status(args),
+        "settings": lambda: command_settings(args),
     }
     try:
         return handlers[args.command]()

@@ -1,5 +1,6 @@
 """Settings and secrets: one private .env, nothing exported, every bad value named with its fix."""
 
+import dataclasses
 import io
 import logging
 import os
@@ -11,8 +12,19 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
+from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.security import settings as settings_module
 from {{ cookiecutter.package_name }}.security.settings import SettingsError, load_settings
+from {{ cookiecutter.package_name }}.security.settings_schema import (
+    NUMBER,
+    SECRET_KEYS,
+    SETTINGS,
+    WHOLE,
+    Setting,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+NUMBERS = [setting for setting in SETTINGS if setting.kind in (NUMBER, WHOLE)]
 
 API_KEY = "sk-test-Settings-Secret-0123456789"
 BOT_TOKEN = "123456:Settings-Bot-Token-abcdefghijklmnop"
@@ -363,3 +375,75 @@ def test_a_file_of_balanced_lines_reads_as_python_dotenv_reads_it(tmp_path, line
 
     expected = dotenv_values(stream=io.StringIO(text), interpolate=False)
     assert settings_module.read_env_file(path) == {k: v or "" for k, v in expected.items()}
+
+
+def settings_command(capsys, form: str) -> str:
+    assert main(["settings", form]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_committed_env_example_is_the_generated_one(capsys):
+    committed = (PROJECT_DIR / ".env.example").read_text(encoding="utf-8")
+
+    assert settings_command(capsys, "example") == committed, (
+        ".env.example differs from the declaration in security/settings_schema.py; "
+        "fix: {{ cookiecutter.agent_slug }} settings example > .env.example"
+    )
+
+
+def test_the_env_example_loads_as_the_declared_defaults(workdir, capsys):
+    write_env(workdir / ".env", settings_command(capsys, "example"))
+
+    settings = load_settings()
+
+    for setting in SETTINGS:
+        expected = setting.default if setting.example is None else setting.parse(setting.example)
+        assert getattr(settings, setting.attribute) == expected, setting.key
+
+
+def test_the_settings_table_has_one_row_per_declared_key(capsys):
+    rows = settings_command(capsys, "table").splitlines()[2:]
+
+    assert [row.split("|")[1].strip(" `") for row in rows] == [s.key for s in SETTINGS]
+    assert all(row.count(" | ") == 2 for row in rows)
+
+
+def test_settings_has_one_attribute_per_declared_key_and_its_locations():
+    names = [f.name for f in dataclasses.fields(settings_module.Settings)]
+
+    assert names == ["state_dir", "env_file", *(setting.attribute for setting in SETTINGS)]
+
+
+def test_the_secrets_are_the_declared_ones_under_their_usual_names():
+    assert SECRET_KEYS == ("LLM_API_KEY", "TELEGRAM_BOT_TOKEN")
+    assert settings_module.SECRET_KEYS == SECRET_KEYS
+
+
+@pytest.mark.parametrize("setting", NUMBERS, ids=lambda setting: setting.key)
+def test_a_number_at_its_lower_bound_is_accepted_and_below_it_refused(workdir, setting):
+    bound = setting.minimum
+    write_env(workdir / ".env", f"{setting.key}={bound:g}\n")
+    assert getattr(load_settings(), setting.attribute) == bound
+
+    below = bound - 1 if setting.kind == WHOLE else bound - 0.001
+    write_env(workdir / ".env", f"{setting.key}={below:g}\n")
+    with pytest.raises(SettingsError, match=f"^{setting.key}=.* must be at least") as caught:
+        load_settings()
+    assert "fix it in .env" in str(caught.value)
+
+
+@pytest.mark.parametrize("setting", NUMBERS, ids=lambda setting: setting.key)
+def test_a_blank_number_takes_its_default(workdir, setting):
+    write_env(workdir / ".env", f"{setting.key}=  \n")
+
+    assert getattr(load_settings(), setting.attribute) == setting.default
+
+
+@pytest.mark.parametrize("raw", ["abc-Secret-Value", "-5"])
+def test_a_bad_secret_value_is_named_by_its_key_alone(raw):
+    setting = Setting("SOME_TOKEN", WHOLE, 1, "A token.", minimum=1, secret=True)
+
+    with pytest.raises(SettingsError, match=r"^SOME_TOKEN ") as caught:
+        setting.parse(raw)
+
+    assert raw not in str(caught.value)
