@@ -25,7 +25,7 @@ $(VENV)/.integration-installed: $(VENV)/.dev-installed requirements-integration.
 
 test: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check roles hooks
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests
 
 test-integration: $(VENV)/.integration-installed

@@ -220,7 +220,7 @@ def write(path: Path, sections: dict) -> str:
             "acts on the world — the claim and the final move, the archived original, the cost "
             "record, the result in `outbox/`, and about six hash-chained audit entries, each "
             "fsynced — and runs Python for each of them (JSON, SQLite, logging). That is the "
-            "price of \"nothing lost after kill -9 or a power cut\" at zero LLM latency; with a "
+            'price of "nothing lost after kill -9 or a power cut" at zero LLM latency; with a '
             "real LLM (seconds per call) it is noise."
         ),
         "",

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = (
-    Path(__file__).resolve().parents[1] / "molecule" / "resources" / "fault-report.py"
-)
+SCRIPT = Path(__file__).resolve().parents[1] / "molecule" / "resources" / "fault-report.py"
 
 
 def row(test: str, **fields) -> dict:

@@ -66,9 +66,7 @@ def row_problems(rows: list[dict]) -> list[str]:
         if row is None:
             problems.append(f"no row {name!r}: the test is gone or renamed")
         elif row["result"] != "skip" and row["cases"] < least:
-            problems.append(
-                f"{name}: tried {row['cases']} cases, at least {least} required"
-            )
+            problems.append(f"{name}: tried {row['cases']} cases, at least {least} required")
     network_rows = [name for name in by_name if name.startswith("network (")]
     if not network_rows:
         problems.append("no network row for an LLM provider")
@@ -76,9 +74,7 @@ def row_problems(rows: list[dict]) -> list[str]:
         if row["result"] not in ("pass", "skip"):
             problems.append(f"{row['test']}: {row['result']} ({row['found']})")
         problems += [
-            f"{row['test']}: {figure} = {row[figure]}"
-            for figure in FIGURES
-            if row[figure]
+            f"{row['test']}: {figure} = {row[figure]}" for figure in FIGURES if row[figure]
         ]
     return problems
 
@@ -87,9 +83,7 @@ def row_problems(rows: list[dict]) -> list[str]:
 def test_baked_agent_survives_its_fault_and_attack_suite(
     tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = bake(
-        tmp_path / "out", request.getfixturevalue("cookiecutter_config")
-    ).project
+    project = bake(tmp_path / "out", request.getfixturevalue("cookiecutter_config")).project
     report_path = tmp_path / "faults-report.json"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "faults", "-p", "no:cacheprovider"],

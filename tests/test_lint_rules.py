@@ -3,8 +3,8 @@
 The agent's rules are read from a baked pyproject.toml (the template's copy holds Jinja), and the
 root pyproject.toml must carry the same line length, target and rule selection; the per-file ignores
 are each side's own, except that test code is ignored alike. `make test`'s `ruff check` must reach
-every Python file of the repository, agentctl's package included, and its `ruff format --check` at
-least agentctl.
+every Python file of the repository, agentctl's package included, and its `ruff format --check` all
+of them too.
 """
 
 import os

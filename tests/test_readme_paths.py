@@ -32,26 +32,20 @@ def named_paths(readme: Path) -> list[str]:
     return sorted(set(paths))
 
 
-@pytest.mark.parametrize(
-    "readme", READMES, ids=lambda path: str(path.relative_to(REPO_ROOT))
-)
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: str(path.relative_to(REPO_ROOT)))
 def test_every_path_a_readme_names_exists(readme):
     missing = []
     for path in named_paths(readme):
         if path in CREATED_BY_THE_USER:
             continue
         in_repository = path.replace("inventories/prod/", "inventories/example/", 1)
-        if path.startswith(
-            ("playbooks/", "roles/", "inventories/", "docs/", "molecule/")
-        ):
+        if path.startswith(("playbooks/", "roles/", "inventories/", "docs/", "molecule/")):
             target = REPO_ROOT / in_repository
         else:
             target = readme.parent / in_repository
         if not target.exists():
             missing.append(path)
-    assert not missing, (
-        f"{readme.relative_to(REPO_ROOT)} names paths that do not exist: {missing}"
-    )
+    assert not missing, f"{readme.relative_to(REPO_ROOT)} names paths that do not exist: {missing}"
 
 
 def test_the_check_sees_the_paths_it_should():

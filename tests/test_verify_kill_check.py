@@ -11,12 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = (
-    Path(__file__).resolve().parents[1]
-    / "molecule"
-    / "resources"
-    / "verify-kill-check.py"
-)
+SCRIPT = Path(__file__).resolve().parents[1] / "molecule" / "resources" / "verify-kill-check.py"
 PREFIX = "verify-kill-t"
 COUNT = 3
 
@@ -43,12 +38,8 @@ def state(tmp_path):
     audit = []
     for i in range(1, COUNT + 1):
         name, item_id = f"{PREFIX}-{i}", f"id{i:014d}"
-        (tmp_path / "done" / f"{name}.txt").write_text(
-            f"text\nVerify reference: {name}\n"
-        )
-        (tmp_path / "outbox" / f"{item_id}.json").write_text(
-            json.dumps({"source": f"{name}.txt"})
-        )
+        (tmp_path / "done" / f"{name}.txt").write_text(f"text\nVerify reference: {name}\n")
+        (tmp_path / "outbox" / f"{item_id}.json").write_text(json.dumps({"source": f"{name}.txt"}))
         db.execute(
             "INSERT INTO items VALUES (?, ?, ?, 'done', 1, 0, NULL)",
             (f"hash{i}", item_id, f"{name}.txt"),
@@ -68,9 +59,7 @@ def state(tmp_path):
         audit.append({"action": "outbox.written", "item": item_id, "detail": {}})
     db.commit()
     db.close()
-    (tmp_path / "audit.jsonl").write_text(
-        "".join(json.dumps(entry) + "\n" for entry in audit)
-    )
+    (tmp_path / "audit.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in audit))
     return tmp_path
 
 

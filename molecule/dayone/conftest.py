@@ -65,9 +65,7 @@ class Server:
 
     name: str
     first_port: int  # published port of sshd's 22
-    admin_port: (
-        int  # published port of SERVER_SSH_PORT, where sshd listens once provisioned
-    )
+    admin_port: int  # published port of SERVER_SSH_PORT, where sshd listens once provisioned
 
     def exec(
         self, *argv: str, check: bool = True, stdin: str | None = None
@@ -258,16 +256,12 @@ class Fleet:
 
     def remove_all(self) -> None:
         for server in self.servers.values():
-            subprocess.run(
-                ["docker", "rm", "-f", server.name], capture_output=True, check=False
-            )
+            subprocess.run(["docker", "rm", "-f", server.name], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
 def fleet(controller) -> Iterator[Fleet]:
-    fleet = Fleet(
-        controller.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
-    )
+    fleet = Fleet(controller.key.with_suffix(".pub").read_text(encoding="utf-8").strip())
     fleet.start("old")
     yield fleet
     if os.environ.get("PILLARS_KEEP_CONTAINERS") != "1":

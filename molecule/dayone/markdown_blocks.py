@@ -16,11 +16,7 @@ class Block:
     @property
     def commands(self) -> list[str]:
         """The block's non-empty lines that are not only a comment."""
-        return [
-            line
-            for line in self.lines
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
+        return [line for line in self.lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def section_blocks(markdown: str, heading: str) -> list[Block]:

@@ -90,9 +90,7 @@ class Walk:
 
     def block(self, *, first: str, occurrence: int = 0) -> Block:
         found = self.find(first=first)
-        assert len(found) > occurrence, (
-            f"README's {SECTION!r} has no block starting {first!r}"
-        )
+        assert len(found) > occurrence, f"README's {SECTION!r} has no block starting {first!r}"
         return self.blocks[found[occurrence]]
 
     def run(
@@ -107,15 +105,11 @@ class Walk:
         """Run one README block as written in the user's shell; return its output."""
         if block in self.blocks:
             self.run_blocks.add(self.blocks.index(block))
-        text = "\n".join(block.lines).replace(
-            TEMPLATE_SOURCE, str(self.controller.checkout)
-        )
+        text = "\n".join(block.lines).replace(TEMPLATE_SOURCE, str(self.controller.checkout))
         for old, new in (replace or {}).items():
             text = text.replace(old, new)
         commands = [
-            line
-            for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
+            line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
         ]
         self.commands += len(commands)
         self.controller.commands_run.extend(commands)
@@ -146,20 +140,14 @@ class Walk:
             f"{text}\n---\n{output[-6000:]}"
         )
         carried = dict(
-            item.split("=", 1)
-            for item in env_file.read_text().split("\0")
-            if "=" in item
+            item.split("=", 1) for item in env_file.read_text().split("\0") if "=" in item
         )
         self.env = {
-            name: carried[name]
-            for name in carried
-            if name not in ("SHLVL", "_", "PWD", "OLDPWD")
+            name: carried[name] for name in carried if name not in ("SHLVL", "_", "PWD", "OLDPWD")
         }
         return output
 
-    def _run_on_server(
-        self, block: Block, commands: list[str], expect_failure: bool
-    ) -> str:
+    def _run_on_server(self, block: Block, commands: list[str], expect_failure: bool) -> str:
         login = self.controller.ssh_argv("admin", self.server_port)
         outputs = []
         for command in commands:
@@ -184,11 +172,7 @@ def recap(output: str) -> dict[str, int]:
     """The last PLAY RECAP line of a playbook run, as numbers."""
     matches = list(RECAP.finditer(output))
     assert matches, f"no PLAY RECAP in:\n{output[-3000:]}"
-    return {
-        key: int(value)
-        for key, value in matches[-1].groupdict().items()
-        if key != "host"
-    }
+    return {key: int(value) for key, value in matches[-1].groupdict().items() if key != "host"}
 
 
 def edit_yaml(path: Path, change) -> None:
@@ -212,9 +196,7 @@ def report_row(
 
 
 def hash_state(files: dict[str, bytes]) -> dict[str, str]:
-    return {
-        name: hashlib.sha256(content).hexdigest() for name, content in files.items()
-    }
+    return {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
 
 
 @pytest.fixture(scope="module")
@@ -223,9 +205,7 @@ def walk(controller) -> Iterator[Walk]:
     yield walk
     # Recorded however far the walk got, so that a walk stopped early shows in the report too.
     not_run = [
-        block.line
-        for index, block in enumerate(walk.blocks)
-        if index not in walk.run_blocks
+        block.line for index, block in enumerate(walk.blocks) if index not in walk.run_blocks
     ]
     report_row(
         "README commands as written",
@@ -256,9 +236,7 @@ def test_fill_the_inventory_and_the_vault(walk, fleet):
     prod = inventory(walk)
     old = fleet["old"]
     walk.server_port = old.admin_port
-    public_key = (
-        walk.controller.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
-    )
+    public_key = walk.controller.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
 
     def hosts(data):
         host = data["all"]["children"]["pillars"]["hosts"]["agents-1"]
@@ -306,17 +284,11 @@ def test_fill_the_inventory_and_the_vault(walk, fleet):
 
 def test_check_mode_on_the_fresh_server_changes_nothing(walk, fleet):
     output = walk.run(
-        walk.block(
-            first="ansible-playbook -i inventories/prod playbooks/site.yml --check"
-        )
+        walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml --check")
     )
-    assert recap(output)["changed"] > 0, (
-        "a fresh server must show what the first run would change"
-    )
+    assert recap(output)["changed"] > 0, "a fresh server must show what the first run would change"
     old = fleet["old"]
-    assert old.exec("id", "admin", check=False).returncode != 0, (
-        "check mode created the admin user"
-    )
+    assert old.exec("id", "admin", check=False).returncode != 0, "check mode created the admin user"
     assert (
         old.exec(
             "test",
@@ -341,9 +313,7 @@ def security_state(walk: Walk, fleet: Fleet) -> dict[str, str]:
          "true"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    journal = old.exec(
-        "journalctl", "--unit=systemd-journald", "--no-pager", "--output=cat"
-    ).stdout
+    journal = old.exec("journalctl", "--unit=systemd-journald", "--no-pager", "--output=cat").stdout
     caps = re.findall(r"System Journal \(.*\) is .*, max ([0-9.]+[KMGT])", journal)
     return {
         "root": root.stderr.strip() or "logged in",
@@ -354,14 +324,10 @@ def security_state(walk: Walk, fleet: Fleet) -> dict[str, str]:
 
 
 def test_a_first_run_that_stops_half_way_still_locks_root_out(walk, fleet):
-    site = walk.block(
-        first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=1
-    )
+    site = walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=1)
     assert site.commands == ["ansible-playbook -i inventories/prod playbooks/site.yml"]
     output = walk.run(site, expect_failure=True)
-    assert "swapon" in output, (
-        f"the first run should stop at the swap file:\n{output[-3000:]}"
-    )
+    assert "swapon" in output, f"the first run should stop at the swap file:\n{output[-3000:]}"
     state = security_state(walk, fleet)
     refused = (
         "Permission denied" in state["root"]
@@ -387,9 +353,7 @@ def test_a_first_run_that_stops_half_way_still_locks_root_out(walk, fleet):
 def test_the_fixed_rerun_goes_in_as_the_admin_user_and_converges(walk, fleet):
     edit_yaml(inventory(walk) / "group_vars" / "pillars" / "server.yml",
               lambda data: data.update(server_swap_size_mb=0))  # fmt: skip
-    site = walk.block(
-        first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=1
-    )
+    site = walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=1)
     output = walk.run(site)
     assert "Fall back to the provider's first login" in output
     assert recap(output)["failed"] == 0
@@ -399,35 +363,25 @@ def test_the_fixed_rerun_goes_in_as_the_admin_user_and_converges(walk, fleet):
         r"TASK \[Fall back to the provider's first login on a fresh server\] \**\n+skipping",
         output,
     )
-    assert recap(output)["changed"] == 0, (
-        "a rerun on the converged server changed something"
-    )
+    assert recap(output)["changed"] == 0, "a rerun on the converged server changed something"
     check = walk.run(
-        walk.block(
-            first="ansible-playbook -i inventories/prod playbooks/site.yml --check"
-        )
+        walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml --check")
     )
     assert recap(check)["changed"] == 0, (
         f"check mode on the converged server reports changes:\n{check[-4000:]}"
     )
     upgrades = fleet["old"].exec("apt-get", "--simulate", "upgrade").stdout
     pending = [
-        line
-        for line in upgrades.splitlines()
-        if line.startswith("Inst ") and "-security" in line
+        line for line in upgrades.splitlines() if line.startswith("Inst ") and "-security" in line
     ]
-    assert pending == [], (
-        f"security updates still pending after the first run: {pending}"
-    )
+    assert pending == [], f"security updates still pending after the first run: {pending}"
 
 
 def test_the_status_commands(walk):
     output = walk.run(walk.block(first=f"ssh admin@{DOCUMENTED_ADDRESS}"))
     for slug in SLUGS:
         assert slug in output
-    report = walk.run(
-        walk.block(first="ansible-playbook -i inventories/prod playbooks/report.yml")
-    )
+    report = walk.run(walk.block(first="ansible-playbook -i inventories/prod playbooks/report.yml"))
     assert "2 agent(s)" in report, report[-3000:]
 
 
@@ -448,44 +402,31 @@ def test_update_one_agent_then_roll_it_back(walk, fleet):
         current_release(fleet, "intake-bot"),
         main_pid(fleet, "invoice-bot"),
     )
-    job = next(
-        (walk.controller.home / "agents" / "intake-bot" / "src").glob("*/job.py")
-    )
+    job = next((walk.controller.home / "agents" / "intake-bot" / "src").glob("*/job.py"))
     job.write_text(
         job.read_text(encoding="utf-8") + "\n# A change of the user's.\n",
         encoding="utf-8",
     )
-    walk.run(
-        walk.block(first="ansible-playbook -i inventories/prod playbooks/deploy.yml")
-    )
+    walk.run(walk.block(first="ansible-playbook -i inventories/prod playbooks/deploy.yml"))
     after = current_release(fleet, "intake-bot")
     assert after != before, "the changed agent got no new release"
-    assert main_pid(fleet, "invoice-bot") == other_pid, (
-        "deploying intake-bot restarted invoice-bot"
-    )
+    assert main_pid(fleet, "invoice-bot") == other_pid, "deploying intake-bot restarted invoice-bot"
     assert (
-        fleet["old"].exec("systemctl", "is-active", "agent-intake-bot").stdout.strip()
-        == "active"
+        fleet["old"].exec("systemctl", "is-active", "agent-intake-bot").stdout.strip() == "active"
     )
 
     # The generated agent's README gives the same deploy, from the agent's own project.
     blocks = section_blocks(AGENT_README.read_text(encoding="utf-8"), AGENT_SECTION)
-    assert len(blocks) == 1, (
-        f"the generated README's {AGENT_SECTION!r} should have one block"
+    assert len(blocks) == 1, f"the generated README's {AGENT_SECTION!r} should have one block"
+    baked_readme = (walk.controller.home / "agents" / "intake-bot" / "README.md").read_text(
+        encoding="utf-8"
     )
-    baked_readme = (
-        walk.controller.home / "agents" / "intake-bot" / "README.md"
-    ).read_text(encoding="utf-8")
     baked = section_blocks(baked_readme, AGENT_SECTION)[0]
     output = walk.run(baked, cwd=walk.controller.home / "agents" / "intake-bot",
                       replace={AGENT_README_CHECKOUT: str(walk.controller.checkout)})  # fmt: skip
-    assert recap(output)["changed"] == 0, (
-        "redeploying an unchanged agent changed something"
-    )
+    assert recap(output)["changed"] == 0, "redeploying an unchanged agent changed something"
 
-    walk.run(
-        walk.block(first="ansible-playbook -i inventories/prod playbooks/rollback.yml")
-    )
+    walk.run(walk.block(first="ansible-playbook -i inventories/prod playbooks/rollback.yml"))
     assert current_release(fleet, "intake-bot") == before, (
         "rollback did not return to the release before"
     )
@@ -494,9 +435,7 @@ def test_update_one_agent_then_roll_it_back(walk, fleet):
 def drop_documents(fleet: Fleet, slug: str) -> None:
     """Give the agent real work: the sample documents its project ships, in its inbox."""
     old = fleet["old"]
-    samples = sorted(
-        (REPO_ROOT / "{{cookiecutter.agent_slug}}" / "samples" / "incoming").iterdir()
-    )
+    samples = sorted((REPO_ROOT / "{{cookiecutter.agent_slug}}" / "samples" / "incoming").iterdir())
     for sample in samples:
         # A dot name while it is copied: the agent ignores it until the rename, as with an upload.
         inbox = f"/var/lib/agents/{slug}/incoming"
@@ -523,15 +462,11 @@ def test_backup_lands_outside_every_inventory(walk, fleet):
     inventories_before = sorted(
         str(path) for path in (walk.controller.checkout / "inventories").rglob("*")
     )
-    walk.run(
-        walk.block(first="ansible-playbook -i inventories/prod playbooks/backup.yml")
-    )
+    walk.run(walk.block(first="ansible-playbook -i inventories/prod playbooks/backup.yml"))
     inventories_after = sorted(
         str(path) for path in (walk.controller.checkout / "inventories").rglob("*")
     )
-    archives = sorted(
-        (walk.controller.checkout / "backups" / "agents-1").glob("*/*.tar.gz")
-    )
+    archives = sorted((walk.controller.checkout / "backups" / "agents-1").glob("*/*.tar.gz"))
     graph = subprocess.run(["ansible-inventory", "-i", "inventories/prod", "--graph"],
                            cwd=walk.controller.checkout, env=walk.env,
                            capture_output=True, text=True, check=False)  # fmt: skip
@@ -560,9 +495,7 @@ def test_backup_lands_outside_every_inventory(walk, fleet):
 def test_rebuild_on_a_new_server_without_connection_reuse(walk, fleet):
     archives = {
         path.parent.name: path
-        for path in (walk.controller.checkout / "backups" / "agents-1").glob(
-            "*/*.tar.gz"
-        )
+        for path in (walk.controller.checkout / "backups" / "agents-1").glob("*/*.tar.gz")
     }
     backed_up = {}
     for slug, archive in archives.items():
@@ -581,16 +514,12 @@ def test_rebuild_on_a_new_server_without_connection_reuse(walk, fleet):
 
     def hosts(data):
         host = data["all"]["children"]["pillars"]["hosts"]["agents-1"]
-        host.update(
-            ansible_port=new.admin_port, pillars_first_login_port=new.first_port
-        )
+        host.update(ansible_port=new.admin_port, pillars_first_login_port=new.first_port)
 
     edit_yaml(inventory(walk) / "hosts.yml", hosts)
     # Without ControlPersist every task opens a new connection: root is refused from the moment
     # sshd is hardened, so the run must go on as the admin user by itself.
-    no_reuse = {
-        "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no -o StrictHostKeyChecking=accept-new"
-    }
+    no_reuse = {"ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no -o StrictHostKeyChecking=accept-new"}
     walk.run(
         walk.block(first="ansible-playbook -i inventories/prod playbooks/site.yml", occurrence=2),
         extra_env=no_reuse,
@@ -614,17 +543,12 @@ def test_rebuild_on_a_new_server_without_connection_reuse(walk, fleet):
     extra = sorted(set(back) - set(backed))
     assert not missing and not extra, {"missing or different": missing, "extra": extra}
     for slug in SLUGS:
-        assert (
-            new.exec("systemctl", "is-active", f"agent-{slug}").stdout.strip()
-            == "active"
-        )
+        assert new.exec("systemctl", "is-active", f"agent-{slug}").stdout.strip() == "active"
 
 
 def test_every_readme_command_ran_as_written(walk):
     not_run = [
-        block.line
-        for index, block in enumerate(walk.blocks)
-        if index not in walk.run_blocks
+        block.line for index, block in enumerate(walk.blocks) if index not in walk.run_blocks
     ]
     assert not not_run, (
         f"README blocks at lines {not_run} are not run by the day-one walk: add them to it"

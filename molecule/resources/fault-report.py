@@ -23,9 +23,7 @@ TEXT_WIDTH = 100
 def read_rows(path: Path) -> list[dict]:
     """Return the report's rows in the order they were recorded; raise ValueError if malformed."""
     rows = []
-    for number, line in enumerate(
-        path.read_text(encoding="utf-8").splitlines(), start=1
-    ):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -50,8 +48,7 @@ def render(rows: list[dict]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         counts = "".join(
-            f"{row[key]:>{width}}"
-            for key, width in zip(COUNTS, (6, 7, 11, 6), strict=True)
+            f"{row[key]:>{width}}" for key, width in zip(COUNTS, (6, 7, 11, 6), strict=True)
         )
         lines.append(
             f"{row['test']:<{TEST_WIDTH}}{counts}  {'pass' if row_passed(row) else 'FAIL'}"
@@ -75,9 +72,7 @@ def render(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "report", type=Path, help="the JSON lines file the verify wrote"
-    )
+    parser.add_argument("report", type=Path, help="the JSON lines file the verify wrote")
     parser.add_argument(
         "--require",
         action="append",

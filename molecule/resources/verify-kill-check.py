@@ -159,17 +159,11 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
 
     done = {name for name in names if placed[name] == ["done"]}
     lost = [
-        name
-        for name in names
-        if not placed[name] or set(placed[name]) & {"incoming", "processing"}
+        name for name in names if not placed[name] or set(placed[name]) & {"incoming", "processing"}
     ]
-    repeated = [
-        name for name in names if len(placed[name]) > 1 or results_by_source[name] > 1
-    ]
+    repeated = [name for name in names if len(placed[name]) > 1 or results_by_source[name] > 1]
     results_without_done = [
-        name
-        for name in names
-        if name not in done and (has_result(name) or results_by_source[name])
+        name for name in names if name not in done and (has_result(name) or results_by_source[name])
     ]
     done_without_result = [
         name for name in done if not has_result(name) or results_by_source[name] != 1
@@ -182,16 +176,12 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
     expected_crashed = sorted(
         h["name"].removesuffix(".txt") for h in held if h["status"] == "processing"
     )
-    effects_not_sent = sorted(
-        effect["key"] for effect in effects if effect["status"] != "sent"
-    )
+    effects_not_sent = sorted(effect["key"] for effect in effects if effect["status"] != "sent")
     written = {}
     for entry in audit:
         if entry.get("action") == "outbox.written":
             written[entry["item"]] = written.get(entry["item"], 0) + 1
-    result_effects = {
-        effect["item_id"]: effect for effect in effects if effect["kind"] == "result"
-    }
+    result_effects = {effect["item_id"]: effect for effect in effects if effect["kind"] == "result"}
     effect_problems = []
     for name in sorted(done):
         row = rows.get(name)
@@ -202,15 +192,11 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
             json.loads(effect["payload"]).get("file") != f"{row['item_id']}.json"
             or effect["key"] != f"{row['item_id']}:result"
         ):
-            effect_problems.append(
-                f"{name}: result effect {effect['key']} names another file"
-            )
+            effect_problems.append(f"{name}: result effect {effect['key']} names another file")
     for item_id, times in sorted(written.items()):
         tries = result_effects[item_id]["tries"] if item_id in result_effects else 0
         if times > tries:
-            effect_problems.append(
-                f"{by_id[item_id]}: {times} outbox.written for {tries} tries"
-            )
+            effect_problems.append(f"{by_id[item_id]}: {times} outbox.written for {tries} tries")
     for effect in effects:
         if effect["kind"] == "message" and not json.loads(effect["payload"]).get(
             "text", ""
@@ -218,9 +204,7 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
             doc_name, key = by_id[effect["item_id"]], effect["key"]
             effect_problems.append(f"{doc_name}: message {key} lacks [item {effect['item_id']}]")
     no_db_row = [name for name in names if placed[name] and name not in rows]
-    poisoned = [
-        name for name, row in rows.items() if CRASH_REASON in (row["reason"] or "")
-    ]
+    poisoned = [name for name, row in rows.items() if CRASH_REASON in (row["reason"] or "")]
 
     ended = {}
     for folders in placed.values():
@@ -253,37 +237,25 @@ def check(state: Path, prefix: str, count: int, held: list[dict]) -> dict:
             + no_db_row
         )
         | set(crashed) ^ set(expected_crashed)
-        | {
-            by_id[effect["item_id"]]
-            for effect in effects
-            if effect["key"] in effects_not_sent
-        }
+        | {by_id[effect["item_id"]] for effect in effects if effect["key"] in effects_not_sent}
         | {problem.partition(":")[0] for problem in effect_problems}
     )
     report["ok"] = not offending
-    report["evidence"] = (
-        "" if not offending else evidence(state, prefix, rows, audit, offending)
-    )
+    report["evidence"] = "" if not offending else evidence(state, prefix, rows, audit, offending)
     return report
 
 
-def evidence(
-    state: Path, prefix: str, rows: dict, audit: list[dict], offending: list[str]
-) -> str:
+def evidence(state: Path, prefix: str, rows: dict, audit: list[dict], offending: list[str]) -> str:
     lines = [f"offending: {', '.join(offending)}", "state tree (this batch):"]
     for folder in (*FOLDERS, "outbox"):
         if folder == "outbox":
             ids = {row["item_id"] for row in rows.values()}
             files = sorted(
-                p.name
-                for p in (state / folder).iterdir()
-                if p.name.removesuffix(".json") in ids
+                p.name for p in (state / folder).iterdir() if p.name.removesuffix(".json") in ids
             )
         else:
             files = sorted(
-                p.name
-                for p in (state / folder).iterdir()
-                if p.name.startswith(f"{prefix}-")
+                p.name for p in (state / folder).iterdir() if p.name.startswith(f"{prefix}-")
             )
         lines.append(f"  {folder}/ ({len(files)}): {' '.join(files)}")
     lines.append("database rows (item_id, name, status, attempts, crashes):")
@@ -294,9 +266,7 @@ def evidence(
         )
     for name in offending:
         item_id = rows.get(name, {}).get("item_id")
-        tail = [entry for entry in audit if item_id and entry.get("item") == item_id][
-            -AUDIT_TAIL:
-        ]
+        tail = [entry for entry in audit if item_id and entry.get("item") == item_id][-AUDIT_TAIL:]
         lines.append(f"audit tail of {name} ({item_id or 'no row'}):")
         lines.extend(
             f"  {entry.get('seq')} {entry.get('ts')} {entry.get('action')} "
