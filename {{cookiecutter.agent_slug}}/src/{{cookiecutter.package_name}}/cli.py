@@ -80,12 +80,12 @@ def build_parser() -> Parser:
     )
     review_commands.required = True
     review_commands.add_parser("list", help="list pending reviews")
-    show = review_commands.add_parser("show", help="show one review and its candidates")
+    show = review_commands.add_parser("show", help="show one review and the choices it offers")
     show.add_argument("item_id")
     resolve = review_commands.add_parser("resolve", help="decide a review")
     resolve.add_argument("item_id")
     decision = resolve.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--choose", type=int, metavar="N", help="candidate number from show")
+    decision.add_argument("--choose", type=int, metavar="N", help="choice number from show")
     decision.add_argument("--reject", action="store_true", help="send the document to failed/")
     resolve.add_argument("--note", default="", help="why (kept in the audit log)")
 
@@ -196,7 +196,7 @@ def command_review(args) -> int:
             print("no document is waiting for a decision")
         for review in reviews:
             print(
-                f"{review['item_id']}  {review['created']}  {len(review['candidates'])} "
+                f"{review['item_id']}  {review['created']}  {len(review['choices'])} "
                 f"candidate(s)  {review['reason']}  [{review['file']}]"
             )
         return EXIT_OK
@@ -208,8 +208,8 @@ def command_review(args) -> int:
         print(f"file: review/{review['file']}")
         for key, value in review["fields"].items():
             print(f"  {key}: {value}")
-        for number, person in enumerate(review["candidates"], start=1):
-            print(f"  [{number}] #{person.id} {person.full_name} born {person.birth_date or '?'}")
+        for number, choice in enumerate(review["choices"], start=1):
+            print(f"  [{number}] {agent.job.label(choice)}")
         if review["status"] == "pending":
             print(
                 f"decide: {AGENT_SLUG} review resolve {review['item_id']} "
@@ -225,8 +225,8 @@ def resolve(agent, item_id: str, choose: int | None, note: str) -> int:
     One writer per state directory: while the service holds the lock, the decision is handed over
     in decisions/ and this command waits for the agent to apply it.
     """
-    from .agent import REFUSED_SUFFIX
     from .reliability.inbox import AlreadyRunning
+    from .runtime.review import REFUSED_SUFFIX
 
     by = operator_name()
     try:
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     from .observability.audit import AuditError
     from .reliability.errors import PermanentError
     from .reliability.inbox import AlreadyRunning, StateDirError
-    from .security.db import PeopleFileError
+    from .runtime.protocol import SetupError
     from .security.settings import SettingsError
 
     args = build_parser().parse_args(argv)
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         DateError,
         AlreadyRunning,
         StateDirError,
-        PeopleFileError,
+        SetupError,
         PermanentError,
     ) as error:
         sys.stderr.write(f"{AGENT_SLUG}: error: {error}\n")
