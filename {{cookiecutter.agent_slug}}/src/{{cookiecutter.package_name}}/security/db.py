@@ -1,7 +1,6 @@
 """The agent's SQLite database: items seen (by content hash), reviews and effects.
 
-A job keeps its own tables in the same file (the default job: its people, people.py), created
-by the job when the agent opens the database.
+A job may keep tables of its own in the same file, which it creates when the agent opens it.
 
 An item's end state and the effects it owes (its result file, its messages) are written in one
 transaction; the effects table is then the durable queue a sender works through (reliability/
@@ -22,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 10
 # reviews.candidates holds the choices a review offers, a JSON list of the job's objects; the column
-# keeps the name it had when the only job matched people, so older databases open as they are.
+# keeps the name it had before jobs were pluggable, so older databases open as they are.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     content_hash TEXT PRIMARY KEY,
