@@ -249,9 +249,9 @@ def test_every_database_function_keeps_hostile_strings_as_data(report, tmp_path)
         folder = Path(tempfile.mkdtemp(dir=tmp_path))
         database = Database(folder / "agent.db")
         try:
-            table = People(database)
-            table.import_csv(PEOPLE_CSV)
-            seeded = [table.get(row.id) for row in table.by_last_name("Martin")]
+            known = People(database)
+            known.import_csv(PEOPLE_CSV)
+            seeded = [known.get(row.id) for row in known.by_last_name("Martin")]
             before_schema, expected = schema(database), counts(database)
             for call in CALLS.values():
                 for table, added in call(database, text, number, folder).items():
@@ -263,7 +263,7 @@ def test_every_database_function_keeps_hostile_strings_as_data(report, tmp_path)
                 totals["counts"] += 1
             assert schema(database) == before_schema
             assert counts(database) == expected
-            assert [table.get(p.id) for p in seeded] == seeded
+            assert [known.get(p.id) for p in seeded] == seeded
             assert database.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             assert sorted(p.name for p in folder.iterdir() if p.suffix != ".csv") == sorted(
                 p.name for p in folder.glob("agent.db*")
