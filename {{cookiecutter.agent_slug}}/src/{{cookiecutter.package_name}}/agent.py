@@ -13,6 +13,7 @@ from . import AGENT_SLUG, __version__
 from .deployment.heartbeat import Heartbeat
 from .deployment.systemd import Notifier
 from .integrations.notify import make_notifier
+from .job import make_job
 from .observability.audit import AuditLog
 from .observability.costs import CostLedger, PriceTable
 from .reliability import effects
@@ -30,12 +31,6 @@ from .security.db import Database
 logger = logging.getLogger(__name__)
 
 
-def default_job() -> Job:
-    from . import job
-
-    return job.make_job()
-
-
 class Agent:
     """One agent's state directory, pillars, job and loop."""
 
@@ -43,7 +38,7 @@ class Agent:
         self.settings = settings
         self.inbox = Inbox(settings.state_dir)
         self.db = Database(settings.state_dir / DATABASE_FILE)
-        self.job = job if job is not None else default_job()
+        self.job = job if job is not None else make_job()
         self.job.open(self.db)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
         self.ledger = CostLedger(

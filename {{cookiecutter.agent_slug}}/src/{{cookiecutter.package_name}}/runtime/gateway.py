@@ -1,5 +1,6 @@
 """The LLM gateway: every call within the daily budget, every billed call costed and audited."""
 
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -52,6 +53,14 @@ class Gateway:
         if self.budget_reached():
             raise BudgetReached
         agent, provider, model = self.agent, self.provider(), self.settings.llm_model
+        # Every billed call is recorded, a failed one too when the provider says it was billed.
+        record = functools.partial(
+            agent.ledger.record,
+            provider=provider.name,
+            model=model,
+            purpose=purpose,
+            item_id=item_id,
+        )
         started = time.monotonic()
         try:
             reply = provider.complete(
@@ -60,15 +69,7 @@ class Gateway:
         except LLMError as error:
             latency = (time.monotonic() - started) * 1000
             if error.usage is not None:
-                agent.ledger.record(
-                    provider=provider.name,
-                    model=model,
-                    usage=error.usage,
-                    latency_ms=latency,
-                    purpose=purpose,
-                    item_id=item_id,
-                    status="error",
-                )
+                record(usage=error.usage, latency_ms=latency, status="error")
             agent.audit.append(
                 "llm.call", item_id, model=model, purpose=purpose, status="error", error=str(error)
             )
@@ -76,16 +77,9 @@ class Gateway:
                 raise TransientError(str(error)) from None
             raise PermanentError(str(error)) from None
         latency = (time.monotonic() - started) * 1000
-        record = agent.ledger.record(
-            provider=provider.name,
-            model=model,
-            usage=reply.usage,
-            latency_ms=latency,
-            purpose=purpose,
-            item_id=item_id,
-            status="ok",
-            response_model=reply.model,
-        )
+        cost = record(
+            usage=reply.usage, latency_ms=latency, status="ok", response_model=reply.model
+        )["cost_usd"]
         agent.audit.append(
             "llm.call",
             item_id,
@@ -94,9 +88,9 @@ class Gateway:
             status="ok",
             input_tokens=reply.usage.input_tokens,
             output_tokens=reply.usage.output_tokens,
-            cost_usd=record["cost_usd"],
+            cost_usd=cost,
         )
-        if record["cost_usd"] is None:
+        if cost is None:
             agent.alert(
                 f"unknown_price:{model}",
                 f"{AGENT_SLUG}: no price known for model {model}; its costs are "

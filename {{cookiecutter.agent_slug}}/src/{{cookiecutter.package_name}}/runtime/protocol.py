@@ -16,6 +16,7 @@ queue, outbox, notifications); a job says only what happens to one item's conten
 A choice is a JSON object; its "id", if any, is what the audit log records of it.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,8 +80,6 @@ class Job(Protocol):
 
     def label(self, choice: dict) -> str:
         """Present one choice on one line (default: its JSON)."""
-        import json
-
         return json.dumps(choice, ensure_ascii=False, sort_keys=True)
 
     def result(self, item_id: str, source: str, done: Done, decided_by: str) -> dict: ...
