@@ -160,8 +160,8 @@ def test_the_role_lets_the_agent_set_a_poison_pill_aside_before_the_start_limit(
     # The agent fails a document in hand at MAX_CRASHES deaths of its process; the unit's start
     # limit must allow more starts than that, or systemd gives up on the agent first. The role
     # keeps the figure in vars/main.yml for its assert: it must be the agent's.
-    agent_py = (REPO_ROOT / "{{cookiecutter.agent_slug}}" / "src").glob("*/agent.py")
-    (source,) = list(agent_py)
+    recovery_py = (REPO_ROOT / "{{cookiecutter.agent_slug}}" / "src").glob("*/runtime/recovery.py")
+    (source,) = list(recovery_py)
     agent_value = re.search(r"^MAX_CRASHES = (\d+)$", source.read_text(), re.MULTILINE)
     role_vars = (REPO_ROOT / "roles" / "agent" / "vars" / "main.yml").read_text()
     role_value = re.search(r"^__agent_max_crashes: (\d+)$", role_vars, re.MULTILINE)

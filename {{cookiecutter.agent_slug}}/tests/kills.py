@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.agent import MAX_CRASHES
+from {{ cookiecutter.package_name }}.runtime.recovery import MAX_CRASHES
 
 POLL_SECONDS = 0.005
 SIDECAR = ".why.json"

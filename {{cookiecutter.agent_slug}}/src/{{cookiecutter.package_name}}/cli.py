@@ -3,9 +3,7 @@
 import argparse
 import json
 import logging
-import os
 import sys
-import time
 
 from . import AGENT_SLUG
 from .contract.costs import read_records
@@ -17,10 +15,6 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
-# How long `review resolve` waits for the running agent to apply a decision it handed over (the
-# agent looks between items and every second while idle).
-DECISION_WAIT_SECONDS = 30
-DECISION_POLL_SECONDS = 0.1
 
 
 class UsageError(Exception):
@@ -82,12 +76,12 @@ def build_parser() -> Parser:
     )
     review_commands.required = True
     review_commands.add_parser("list", help="list pending reviews")
-    show = review_commands.add_parser("show", help="show one review and its candidates")
+    show = review_commands.add_parser("show", help="show one review and the choices it offers")
     show.add_argument("item_id")
     resolve = review_commands.add_parser("resolve", help="decide a review")
     resolve.add_argument("item_id")
     decision = resolve.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--choose", type=int, metavar="N", help="candidate number from show")
+    decision.add_argument("--choose", type=int, metavar="N", help="choice number from show")
     decision.add_argument("--reject", action="store_true", help="send the document to failed/")
     resolve.add_argument("--note", default="", help="why (kept in the audit log)")
 
@@ -190,95 +184,9 @@ def command_audit(args) -> int:
 
 
 def command_review(args) -> int:
-    from .agent import Agent
+    from .review_commands import command_review as review
 
-    settings = load(args, runs_agent=False)
-    agent = Agent(settings)
-    if args.review_command == "list":
-        reviews = agent.db.reviews()
-        if not reviews:
-            print("no document is waiting for a decision")
-        for review in reviews:
-            print(
-                f"{review['item_id']}  {review['created']}  {len(review['candidates'])} "
-                f"candidate(s)  {review['reason']}  [{review['file']}]"
-            )
-        return EXIT_OK
-    review = agent.db.review(args.item_id)
-    if review is None:
-        raise UsageError(f"no review {args.item_id!r}; see {AGENT_SLUG} review list")
-    if args.review_command == "show":
-        print(f"item {review['item_id']} ({review['status']}): {review['reason']}")
-        print(f"file: review/{review['file']}")
-        for key, value in review["fields"].items():
-            print(f"  {key}: {value}")
-        for number, person in enumerate(review["candidates"], start=1):
-            print(f"  [{number}] #{person.id} {person.full_name} born {person.birth_date or '?'}")
-        if review["status"] == "pending":
-            print(
-                f"decide: {AGENT_SLUG} review resolve {review['item_id']} "
-                "--choose N | --reject [--note TEXT]"
-            )
-        return EXIT_OK
-    return resolve(agent, args.item_id, None if args.reject else args.choose, args.note)
-
-
-def resolve(agent, item_id: str, choose: int | None, note: str) -> int:
-    """Decide a review: directly when no agent runs, else through the running agent.
-
-    One writer per state directory: while the service holds the lock, the decision is handed over
-    in decisions/ and this command waits for the agent to apply it.
-    """
-    from .agent import REFUSED_SUFFIX
-    from .reliability.inbox import AlreadyRunning
-
-    by = operator_name()
-    try:
-        agent.inbox.lock()
-    except AlreadyRunning:
-        pass
-    else:
-        try:
-            outcome = agent.resolve_review(item_id, choose, note, by)
-        except (LookupError, ValueError) as error:
-            raise UsageError(str(error)) from None
-        finally:
-            agent.inbox.unlock()
-        print(f"{item_id}: {outcome}")
-        return EXIT_OK
-    try:
-        request = agent.hand_over_decision(item_id, choose, note, by)
-    except (LookupError, ValueError) as error:
-        raise UsageError(str(error)) from None
-    except FileExistsError:
-        raise UsageError(
-            f"a decision for {item_id} already waits for the running agent; see: "
-            f"{AGENT_SLUG} review show {item_id}"
-        ) from None
-    refusal = request.with_name(f"{item_id}{REFUSED_SUFFIX}")
-    deadline = time.monotonic() + DECISION_WAIT_SECONDS
-    while request.exists() and time.monotonic() < deadline:
-        time.sleep(DECISION_POLL_SECONDS)
-    if request.exists():
-        print(
-            f"{item_id}: handed to the running agent, which applies it at its next loop; "
-            f"check with: {AGENT_SLUG} review show {item_id}"
-        )
-        return EXIT_OK
-    if refusal.exists():
-        error = json.loads(refusal.read_text(encoding="utf-8")).get("error", "?")
-        refusal.unlink(missing_ok=True)
-        raise UsageError(f"the running agent refused the decision for {item_id}: {error}")
-    review = agent.db.review(item_id)
-    print(f"{item_id}: {review['status'] if review else 'decided'} (by the running agent)")
-    return EXIT_OK
-
-
-def operator_name() -> str:
-    """Who decides: the user behind sudo (agentctl runs this command as the agent's user)."""
-    import getpass
-
-    return os.environ.get("PILLARS_OPERATOR") or os.environ.get("SUDO_USER") or getpass.getuser()
+    return review(args, load(args, runs_agent=False))
 
 
 def command_health(args) -> int:
@@ -331,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     from .observability.audit import AuditError
     from .reliability.errors import PermanentError
     from .reliability.inbox import AlreadyRunning, StateDirError
-    from .security.db import PeopleFileError
+    from .runtime.protocol import SetupError
     from .security.settings import SettingsError
 
     args = build_parser().parse_args(argv)
@@ -353,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         DateError,
         AlreadyRunning,
         StateDirError,
-        PeopleFileError,
+        SetupError,
         PermanentError,
     ) as error:
         sys.stderr.write(f"{AGENT_SLUG}: error: {error}\n")

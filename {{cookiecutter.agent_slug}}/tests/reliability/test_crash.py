@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 
 import kills
-from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.observability import audit
+from {{ cookiecutter.package_name }}.runtime import recovery
 
 DOCUMENTS = 40
 KILLS = 12
@@ -126,14 +126,14 @@ def test_a_document_that_takes_the_process_down_every_time_ends_in_failed(home):
     for name in ("a", "b", "c"):
         home.drop(f"{name}.txt", f"Patient: Jane Doe\nDocument type: note {name}\n", age=20)
     runs = []
-    for _ in range(agent_module.MAX_CRASHES + 1):
+    for _ in range(recovery.MAX_CRASHES + 1):
         runs.append(home.cli("once", timeout=120).returncode)
         if home.files("failed"):
             break
-    assert runs[: agent_module.MAX_CRASHES] == [-signal.SIGKILL] * agent_module.MAX_CRASHES, runs
+    assert runs[: recovery.MAX_CRASHES] == [-signal.SIGKILL] * recovery.MAX_CRASHES, runs
     assert home.files("failed") == ["poison.txt"], evidence(home)
     why = json.loads((home.state / "failed" / "poison.txt.why.json").read_text())
-    assert f"died {agent_module.MAX_CRASHES} times while it held this document" in why["error"]
+    assert f"died {recovery.MAX_CRASHES} times while it held this document" in why["error"]
     assert home.files("done") == ["a.txt", "b.txt", "c.txt"]
     poison_id = hashlib.sha256(b"Patient: Jane Doe\nFAKE-LLM: crash\n").hexdigest()[:16]
     assert not (home.state / "outbox" / f"{poison_id}.json").exists()

@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.reliability.inbox import (
     SETTLE_SECONDS,
     Inbox,
 )
+from {{ cookiecutter.package_name }}.runtime import gateway, recovery
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\nDocument type: referral\n"
 UNIQUE_PDF_TEXT = "Client: Youssef Benali"
@@ -171,7 +172,7 @@ def test_a_process_that_dies_holding_an_item_gives_the_attempt_back_until_max_cr
     digest = hashlib.sha256(stuck.encode()).hexdigest()
     processing = home.state / "processing"
     home.agent().close()
-    for crash in range(1, agent_module.MAX_CRASHES + 1):
+    for crash in range(1, recovery.MAX_CRASHES + 1):
         agent = agent_module.Agent(home.settings())
         assert agent.db.start_attempt(digest, digest[:16], "stuck.txt") == 1
         agent.db.close()
@@ -184,11 +185,11 @@ def test_a_process_that_dies_holding_an_item_gives_the_attempt_back_until_max_cr
             .fetchone()
         )
         assert (attempts, crashes) == (0, crash)  # the kill did not use up an attempt
-        if crash < agent_module.MAX_CRASHES:
+        if crash < recovery.MAX_CRASHES:
             assert home.files("incoming") == ["stuck.txt"]
     assert home.files("failed") == ["stuck.txt"]
     error = why(home, "failed", "stuck.txt")["error"]
-    assert f"died {agent_module.MAX_CRASHES} times while it held this document" in error
+    assert f"died {recovery.MAX_CRASHES} times while it held this document" in error
 
 
 def test_invalid_llm_answers_are_retried_then_failed_and_each_billed_call_recorded(home):
@@ -236,7 +237,7 @@ def test_budget_reached_items_wait_one_alert_and_they_resume_tomorrow(home, monk
 
     tomorrow = costs.today_utc() + __import__("datetime").timedelta(days=1)
     monkeypatch.setattr(costs, "today_utc", lambda: tomorrow)
-    monkeypatch.setattr(agent_module, "today_utc", lambda: tomorrow)
+    monkeypatch.setattr(gateway, "today_utc", lambda: tomorrow)
     agent = home.agent()
     agent.run_once()
     agent.close()

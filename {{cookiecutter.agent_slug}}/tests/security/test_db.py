@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.security.db import (
-    BUSY_TIMEOUT_SECONDS,
+from {{ cookiecutter.package_name }}.people import (
     PEOPLE_COLUMNS,
-    Database,
+    People,
     PeopleFileError,
     Person,
     name_key,
 )
+from {{ cookiecutter.package_name }}.security.db import BUSY_TIMEOUT_SECONDS, Database
 
 HOSTILE = [
     "'; DROP TABLE people; --",
@@ -51,11 +51,17 @@ def db(tmp_path):
 
 
 @pytest.fixture
-def seeded(db):
+def people(db):
+    return People(db)
+
+
+@pytest.fixture
+def seeded(db, people):
     for person in SEEDED:
-        db.upsert_person(person)
+        people.upsert(person)
     db.start_attempt("hash-1", "item-1", "doc.pdf")
-    db.add_review("item-1", "review/doc.pdf", "several candidates", {"last_name": "Doe"}, SEEDED)
+    choices = [vars(person) for person in SEEDED]
+    db.add_review("item-1", "review/doc.pdf", "several candidates", {"last_name": "Doe"}, choices)
     return db
 
 
@@ -67,7 +73,7 @@ def schema(db: Database) -> list[tuple]:
 
 
 def counts(db: Database) -> dict[str, int]:
-    return {table: db.count(table) for table in TABLES}
+    return {table: People(db).count() if table == "people" else db.count(table) for table in TABLES}
 
 
 def write_csv(path: Path, rows: list[list], header=PEOPLE_COLUMNS) -> Path:
@@ -105,22 +111,22 @@ def test_a_write_transaction_takes_the_write_lock_at_once_and_readers_go_on(seed
         other.close()
 
 
-def test_a_failed_write_block_rolls_back(seeded):
+def test_a_failed_write_block_rolls_back(seeded, people):
     with pytest.raises(RuntimeError), seeded.write() as connection:
         connection.execute("DELETE FROM people")
         raise RuntimeError("crash inside the transaction")
 
-    assert seeded.count("people") == len(SEEDED)
+    assert people.count() == len(SEEDED)
 
 
 def test_reopening_keeps_the_data(tmp_path):
     first = Database(tmp_path / "agent.db")
-    first.upsert_person(SEEDED[0])
+    People(first).upsert(SEEDED[0])
     first.close()
 
     second = Database(tmp_path / "agent.db")
     try:
-        assert second.person(1) == SEEDED[0]
+        assert People(second).get(1) == SEEDED[0]
     finally:
         second.close()
 
@@ -129,10 +135,10 @@ def test_reopening_keeps_the_data(tmp_path):
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_lookups_find_nothing_and_change_nothing(seeded, text):
+def test_hostile_lookups_find_nothing_and_change_nothing(seeded, text, people):
     before_schema, before_counts = schema(seeded), counts(seeded)
 
-    assert seeded.people_by_last_name(text) == []
+    assert people.by_last_name(text) == []
     assert seeded.item(text) is None
     assert seeded.item_by_id(text) is None
     assert seeded.review(text) is None
@@ -149,14 +155,14 @@ def test_hostile_lookups_find_nothing_and_change_nothing(seeded, text):
     assert seeded.review("item-1")["status"] == "pending"
 
 
-def test_hostile_values_are_stored_and_read_back_verbatim(seeded):
+def test_hostile_values_are_stored_and_read_back_verbatim(seeded, people):
     before_schema, before_counts = schema(seeded), counts(seeded)
 
     for number, text in enumerate(HOSTILE, start=100):
         person = Person(number, text, text, text)
-        seeded.upsert_person(person)
-        assert seeded.person(number) == person
-        assert person in seeded.people_by_last_name(text)
+        people.upsert(person)
+        assert people.get(number) == person
+        assert person in people.by_last_name(text)
 
         content_hash = f"{text}#{number}"
         assert seeded.start_attempt(content_hash, text + "-id", text) == 1
@@ -166,26 +172,26 @@ def test_hostile_values_are_stored_and_read_back_verbatim(seeded):
         assert seeded.item_by_id(text + "-id")["content_hash"] == content_hash
 
         item_id = f"review-{number}-{text}"
-        seeded.add_review(item_id, text, text, {"field": text}, [person])
+        seeded.add_review(item_id, text, text, {"field": text}, [vars(person)])
         seeded.decide_review(item_id, "resolved", {"note": text})
         review = seeded.review(item_id)
         assert (review["file"], review["reason"]) == (text, text)
         assert review["fields"] == {"field": text}
-        assert review["candidates"] == [person]
+        assert review["choices"] == [vars(person)]
         assert review["decision"] == {"note": text}
 
     added = len(HOSTILE)
     assert schema(seeded) == before_schema
     assert counts(seeded) == {table: before_counts[table] + added for table in TABLES}
-    assert [p.last_name for p in seeded.people_by_last_name("doe")] == ["Doe"]
+    assert [p.last_name for p in people.by_last_name("doe")] == ["Doe"]
 
 
 @PROPERTY_SETTINGS
 @given(last_name=st.text())
-def test_people_by_last_name_matches_only_equal_name_keys(seeded, last_name):
+def test_people_by_last_name_matches_only_equal_name_keys(seeded, last_name, people):
     before_schema, before_counts = schema(seeded), counts(seeded)
 
-    found = seeded.people_by_last_name(last_name)
+    found = people.by_last_name(last_name)
 
     assert found == [p for p in SEEDED if name_key(p.last_name) == name_key(last_name)]
     assert schema(seeded) == before_schema
@@ -194,13 +200,13 @@ def test_people_by_last_name_matches_only_equal_name_keys(seeded, last_name):
 
 @PROPERTY_SETTINGS
 @given(person_id=SQLITE_INTEGERS, last=st.text(), first=st.text(), birth=st.text())
-def test_upsert_round_trips_any_text(db, person_id, last, first, birth):
+def test_upsert_round_trips_any_text(db, person_id, last, first, birth, people):
     person = Person(person_id, last, first, birth)
 
-    db.upsert_person(person)
+    people.upsert(person)
 
-    assert db.person(person_id) == person
-    assert person in db.people_by_last_name(last)
+    assert people.get(person_id) == person
+    assert person in people.by_last_name(last)
 
 
 CSV_TEXT = st.text(
@@ -219,63 +225,65 @@ CSV_TEXT = st.text(
         unique_by=lambda row: row[0],
     )
 )
-def test_import_round_trips_any_text(db, tmp_path, rows):
+def test_import_round_trips_any_text(db, tmp_path, rows, people):
     path = write_csv(tmp_path / "people.csv", [list(row) for row in rows])
 
-    assert db.import_people(path) == len(rows)
+    assert people.import_csv(path) == len(rows)
 
     for person_id, last, first, birth in rows:
-        assert db.person(person_id) == Person(person_id, last.strip(), first.strip(), birth.strip())
+        assert people.get(person_id) == Person(
+            person_id, last.strip(), first.strip(), birth.strip()
+        )
 
 
 # People import -------------------------------------------------------------------------------
 
 
-def test_import_people_reads_the_sample_shape(db, tmp_path):
+def test_import_people_reads_the_sample_shape(db, tmp_path, people):
     path = write_csv(
         tmp_path / "people.csv",
         [[1, "Doe", "Jane", "1980-01-01"], [2, " Martin ", "", ""], [3, "Lévêque", "Zoé", ""]],
     )
 
-    assert db.import_people(path) == 3
-    assert db.person(2) == Person(2, "Martin", "", "")
-    assert db.people_by_last_name("LEVEQUE") == [Person(3, "Lévêque", "Zoé", "")]
+    assert people.import_csv(path) == 3
+    assert people.get(2) == Person(2, "Martin", "", "")
+    assert people.by_last_name("LEVEQUE") == [Person(3, "Lévêque", "Zoé", "")]
 
 
-def test_import_people_names_a_missing_column(db, tmp_path):
+def test_import_people_names_a_missing_column(db, tmp_path, people):
     path = write_csv(tmp_path / "people.csv", [[1, "Doe"]], header=("id", "last_name"))
 
     with pytest.raises(PeopleFileError, match="missing column\\(s\\) birth_date, first_name"):
-        db.import_people(path)
-    assert db.count("people") == 0
+        people.import_csv(path)
+    assert people.count() == 0
 
 
 @pytest.mark.parametrize("bad_id", ["abc", "", "1.5", "'; DROP TABLE people; --"])
-def test_import_people_names_the_line_of_a_bad_id(db, tmp_path, bad_id):
+def test_import_people_names_the_line_of_a_bad_id(db, tmp_path, bad_id, people):
     path = write_csv(tmp_path / "people.csv", [[1, "Doe", "Jane", ""], [bad_id, "Roe", "", ""]])
 
     with pytest.raises(PeopleFileError, match="line 3: id must be a whole number"):
-        db.import_people(path)
-    assert db.count("people") == 0
+        people.import_csv(path)
+    assert people.count() == 0
 
 
-def test_import_people_names_the_line_of_an_id_too_large_for_sqlite(db, tmp_path):
+def test_import_people_names_the_line_of_an_id_too_large_for_sqlite(db, tmp_path, people):
     path = write_csv(tmp_path / "people.csv", [[1, "Doe", "", ""], [2**64, "Roe", "", ""]])
 
     with pytest.raises(PeopleFileError, match="line 3"):
-        db.import_people(path)
-    assert db.count("people") == 0
+        people.import_csv(path)
+    assert people.count() == 0
 
 
-def test_import_people_refuses_a_file_that_is_not_csv_text(db, tmp_path):
+def test_import_people_refuses_a_file_that_is_not_csv_text(db, tmp_path, people):
     binary = tmp_path / "people.csv"
     binary.write_bytes(b"id,last_name,first_name,birth_date\n1,\xff\xfe,x,\n")
 
     with pytest.raises(PeopleFileError, match="cannot read people file"):
-        db.import_people(binary)
+        people.import_csv(binary)
 
 
-def test_import_people_refuses_a_broken_csv_with_one_clear_error(db, tmp_path):
+def test_import_people_refuses_a_broken_csv_with_one_clear_error(db, tmp_path, people):
     # An unterminated quote swallows the rest of the file into one oversized field.
     broken = tmp_path / "people.csv"
     broken.write_text(
@@ -284,41 +292,41 @@ def test_import_people_refuses_a_broken_csv_with_one_clear_error(db, tmp_path):
     )
 
     with pytest.raises(PeopleFileError):
-        db.import_people(broken)
+        people.import_csv(broken)
 
 
-def test_import_people_refuses_a_missing_file(db, tmp_path):
+def test_import_people_refuses_a_missing_file(db, tmp_path, people):
     with pytest.raises(PeopleFileError, match="cannot read people file"):
-        db.import_people(tmp_path / "missing.csv")
+        people.import_csv(tmp_path / "missing.csv")
 
 
 # Idempotence and names -----------------------------------------------------------------------
 
 
-def test_upsert_is_idempotent_and_updates_in_place(db):
-    db.upsert_person(SEEDED[0])
-    db.upsert_person(SEEDED[0])
-    assert db.count("people") == 1
+def test_upsert_is_idempotent_and_updates_in_place(db, people):
+    people.upsert(SEEDED[0])
+    people.upsert(SEEDED[0])
+    assert people.count() == 1
 
     renamed = Person(1, "Doe-Smith", "Jane", "1980-01-01")
-    db.upsert_person(renamed)
+    people.upsert(renamed)
 
-    assert db.count("people") == 1
-    assert db.person(1) == renamed
-    assert db.people_by_last_name("Doe") == []
-    assert db.people_by_last_name("doe smith") == [renamed]
+    assert people.count() == 1
+    assert people.get(1) == renamed
+    assert people.by_last_name("Doe") == []
+    assert people.by_last_name("doe smith") == [renamed]
 
 
-def test_importing_the_same_file_twice_changes_nothing(db, tmp_path):
+def test_importing_the_same_file_twice_changes_nothing(db, tmp_path, people):
     rows = [[p.id, p.last_name, p.first_name, p.birth_date] for p in SEEDED]
     path = write_csv(tmp_path / "people.csv", rows)
 
-    db.import_people(path)
-    first = [db.person(p.id) for p in SEEDED]
-    db.import_people(path)
+    people.import_csv(path)
+    first = [people.get(p.id) for p in SEEDED]
+    people.import_csv(path)
 
-    assert db.count("people") == len(SEEDED)
-    assert [db.person(p.id) for p in SEEDED] == first == SEEDED
+    assert people.count() == len(SEEDED)
+    assert [people.get(p.id) for p in SEEDED] == first == SEEDED
 
 
 def test_start_attempt_counts_attempts_for_the_same_content(db):
@@ -354,6 +362,6 @@ def test_name_key_examples():
     assert name_key("Doe") != name_key("Roe")
 
 
-def test_lookup_ignores_case_and_accents(seeded):
-    assert seeded.people_by_last_name("leveque") == [SEEDED[2]]
-    assert seeded.people_by_last_name("DOE") == [SEEDED[0]]
+def test_lookup_ignores_case_and_accents(seeded, people):
+    assert people.by_last_name("leveque") == [SEEDED[2]]
+    assert people.by_last_name("DOE") == [SEEDED[0]]

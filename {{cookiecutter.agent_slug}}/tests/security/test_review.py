@@ -1,7 +1,9 @@
 """Records are people: we never guess. Unclear matches go to a human, whose decision continues."""
 
 import getpass
+import hashlib
 import json
+import sqlite3
 
 from {{ cookiecutter.package_name }}.observability import audit
 
@@ -105,3 +107,72 @@ def test_unknown_person_and_missing_name_go_to_a_human(home):
 def test_a_birth_date_that_contradicts_the_only_candidate_is_not_accepted(home):
     process(home, **{"jane.txt": "Patient: Jane Doe\nDate of birth: 1999-01-01\n"})
     assert home.files("review") == ["jane.txt"]
+
+
+# A database an agent made before the job kept its own people table: the first release's schema.
+OLD_SCHEMA = (
+    "CREATE TABLE people (id INTEGER PRIMARY KEY, last_name TEXT NOT NULL, first_name TEXT NOT"
+    " NULL DEFAULT '', birth_date TEXT NOT NULL DEFAULT '', last_name_key TEXT NOT NULL,"
+    " first_name_key TEXT NOT NULL)",
+    "CREATE INDEX people_last_name_key ON people (last_name_key)",
+    "CREATE TABLE items (content_hash TEXT PRIMARY KEY, item_id TEXT NOT NULL, name TEXT NOT"
+    " NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, received TEXT NOT NULL,"
+    " updated TEXT NOT NULL, outbox TEXT, reason TEXT)",
+    "CREATE TABLE reviews (item_id TEXT PRIMARY KEY, file TEXT NOT NULL, reason TEXT NOT NULL,"
+    " fields TEXT NOT NULL, candidates TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
+    " created TEXT NOT NULL, decided TEXT, decision TEXT)",
+    "CREATE TABLE effects (key TEXT PRIMARY KEY, item_id TEXT, kind TEXT NOT NULL, payload TEXT"
+    " NOT NULL, status TEXT NOT NULL DEFAULT 'pending', tries INTEGER NOT NULL DEFAULT 0,"
+    " next_try REAL NOT NULL DEFAULT 0, created TEXT NOT NULL, sent TEXT, error TEXT)",
+)
+MARTINS = [
+    {"id": 2, "last_name": "Martin", "first_name": "Marie", "birth_date": "1975-06-12"},
+    {"id": 3, "last_name": "Martin", "first_name": "Marie", "birth_date": "1988-11-30"},
+]
+
+
+def test_an_upgraded_agent_opens_an_old_database_and_decides_its_pending_review(home):
+    home.write_env(PEOPLE_CSV="")  # the people are only in the old database
+    for folder in ("review", "incoming"):
+        (home.state / folder).mkdir(parents=True)
+    data = MARIE.encode()
+    (home.state / "review" / "marie.md").write_bytes(data)
+    content_hash = hashlib.sha256(data).hexdigest()
+    item_id, now = content_hash[:16], "2026-01-05T10:00:00+00:00"
+    fields = {"last_name": "Martin", "first_name": "Marie", "document_type": "lab result"}
+    old = sqlite3.connect(home.state / "agent.db")
+    with old:
+        for statement in OLD_SCHEMA:
+            old.execute(statement)
+        old.executemany(
+            "INSERT INTO people VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (p["id"], p["last_name"], p["first_name"], p["birth_date"], "martin", "marie")
+                for p in MARTINS
+            ],
+        )
+        old.execute(
+            "INSERT INTO items VALUES (?, ?, 'marie.md', 'review', 1, ?, ?, NULL, ?)",
+            (content_hash, item_id, now, now, "2 people fit; a human must choose"),
+        )
+        old.execute(
+            "INSERT INTO reviews (item_id, file, reason, fields, candidates, created)"
+            " VALUES (?, 'marie.md', '2 people fit; a human must choose', ?, ?, ?)",
+            (item_id, json.dumps(fields), json.dumps(MARTINS), now),
+        )
+    old.close()
+
+    shown = home.cli("review", "show", item_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "[2] #3 Marie Martin born 1988-11-30" in shown.stdout
+    decided = home.cli("review", "resolve", item_id, "--choose", "2")
+    assert decided.returncode == 0, decided.stderr
+
+    assert home.files("done") == ["marie.md"]
+    result = json.loads((home.state / "outbox" / f"{item_id}.json").read_text())
+    assert (result["person"]["id"], result["matched_by"]) == (3, "human")
+    columns = {
+        row[1]
+        for row in sqlite3.connect(home.state / "agent.db").execute("PRAGMA table_info(items)")
+    }
+    assert {"crashes", "round"} <= columns

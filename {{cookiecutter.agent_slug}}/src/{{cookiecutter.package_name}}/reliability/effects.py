@@ -42,11 +42,10 @@ class Effect:
     payload: dict
 
 
-def result_file(item_id: str, result: dict) -> Effect:
-    """The item's result, as outbox/<item_id>.json."""
-    return Effect(
-        f"{item_id}:result", item_id, RESULT, {"file": f"{item_id}.json", "result": result}
-    )
+def result_file(item_id: str, result: dict, audit: dict | None = None) -> Effect:
+    """The item's result, as outbox/<item_id>.json; audit: what its outbox.written entry says."""
+    payload = {"file": f"{item_id}.json", "result": result, "audit": audit or {}}
+    return Effect(f"{item_id}:result", item_id, RESULT, payload)
 
 
 def message(key: str, item_id: str | None, text: str) -> Effect:
@@ -94,8 +93,8 @@ class Sender:
             # Recorded first: a result never leaves unrecorded. A crash between the two records the
             # write twice; the effect's tries in the database count both.
             self.db.effect_started(row["key"])
-            person = (payload["result"].get("person") or {}).get("id")
-            self.audit.append("outbox.written", row["item_id"], file=path.name, person=person)
+            details = payload.get("audit") or {}
+            self.audit.append("outbox.written", row["item_id"], file=path.name, **details)
             # Written by a delivery that died before marking it sent: never replaced.
             with contextlib.suppress(FileExistsError):
                 atomic_create_json(path, payload["result"])

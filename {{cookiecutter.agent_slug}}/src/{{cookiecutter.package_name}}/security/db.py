@@ -1,4 +1,6 @@
-"""The agent's SQLite database: people, items seen (by content hash), reviews and effects.
+"""The agent's SQLite database: items seen (by content hash), reviews and effects.
+
+A job may keep tables of its own in the same file, which it creates when the agent opens it.
 
 An item's end state and the effects it owes (its result file, its messages) are written in one
 transaction; the effects table is then the durable queue a sender works through (reliability/
@@ -8,29 +10,19 @@ Every statement is parameterized (ruff's S608 rule rejects SQL built from string
 the CLI read while the agent writes; write transactions BEGIN IMMEDIATE so they never deadlock.
 """
 
-import csv
 import json
 import logging
 import sqlite3
-import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 10
+# reviews.candidates holds the choices a review offers, a JSON list of the job's objects; the column
+# keeps the name it had before jobs were pluggable, so older databases open as they are.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS people (
-    id INTEGER PRIMARY KEY,
-    last_name TEXT NOT NULL,
-    first_name TEXT NOT NULL DEFAULT '',
-    birth_date TEXT NOT NULL DEFAULT '',
-    last_name_key TEXT NOT NULL,
-    first_name_key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS people_last_name_key ON people (last_name_key);
 CREATE TABLE IF NOT EXISTS items (
     content_hash TEXT PRIMARY KEY,
     item_id TEXT NOT NULL,
@@ -74,33 +66,7 @@ MIGRATIONS = {
     ("items", "crashes"): "ALTER TABLE items ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",
     ("items", "round"): "ALTER TABLE items ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
 }
-# SQLite INTEGER PRIMARY KEY range.
-MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 TABLE_INFO = {"items": "PRAGMA table_info(items)"}
-PEOPLE_COLUMNS = ("id", "last_name", "first_name", "birth_date")
-
-
-class PeopleFileError(Exception):
-    """The people CSV cannot be imported; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class Person:
-    id: int
-    last_name: str
-    first_name: str
-    birth_date: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
-
-def name_key(text: str | None) -> str:
-    """Compare names without case, accents or punctuation: 'Lévêque-Ö' -> 'leveque o'."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
-    return " ".join(letters.casefold().split())
 
 
 def now_iso() -> str:
@@ -142,79 +108,8 @@ class Database:
             raise
         self.connection.execute("COMMIT")
 
-    # People -----------------------------------------------------------------------------------
-
-    def upsert_person(self, person: Person) -> None:
-        with self.write() as db:
-            db.execute(
-                "INSERT INTO people (id, last_name, first_name, birth_date, last_name_key,"
-                " first_name_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
-                " last_name=excluded.last_name, first_name=excluded.first_name,"
-                " birth_date=excluded.birth_date, last_name_key=excluded.last_name_key,"
-                " first_name_key=excluded.first_name_key",
-                (
-                    person.id,
-                    person.last_name,
-                    person.first_name,
-                    person.birth_date,
-                    name_key(person.last_name),
-                    name_key(person.first_name),
-                ),
-            )
-
-    def import_people(self, path: Path) -> int:
-        """Upsert every row of a people CSV (id,last_name,first_name,birth_date); count them."""
-        try:
-            with path.open(encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
-                missing = set(PEOPLE_COLUMNS) - set(reader.fieldnames or ())
-                if missing:
-                    raise PeopleFileError(
-                        f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                        f"the header must be {','.join(PEOPLE_COLUMNS)}"
-                    )
-                people = []
-                for row in reader:
-                    try:
-                        person = Person(
-                            int(row["id"]),
-                            row["last_name"].strip(),
-                            (row["first_name"] or "").strip(),
-                            (row["birth_date"] or "").strip(),
-                        )
-                        if not MIN_ID <= person.id <= MAX_ID or not person.last_name:
-                            raise ValueError
-                    except (TypeError, ValueError, AttributeError):
-                        raise PeopleFileError(
-                            f"{path} line {reader.line_num}: id must be a whole number "
-                            f"(up to {MAX_ID}) and last_name must be given"
-                        ) from None
-                    people.append(person)
-        except csv.Error as error:
-            raise PeopleFileError(f"{path} is not a valid CSV file: {error}") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise PeopleFileError(f"cannot read people file {path}: {error}") from None
-        for person in people:
-            self.upsert_person(person)
-        return len(people)
-
-    def people_by_last_name(self, last_name: str) -> list[Person]:
-        rows = self.connection.execute(
-            "SELECT id, last_name, first_name, birth_date FROM people WHERE last_name_key = ?"
-            " ORDER BY id",
-            (name_key(last_name),),
-        ).fetchall()
-        return [Person(**dict(row)) for row in rows]
-
-    def person(self, person_id: int) -> Person | None:
-        row = self.connection.execute(
-            "SELECT id, last_name, first_name, birth_date FROM people WHERE id = ?", (person_id,)
-        ).fetchone()
-        return Person(**dict(row)) if row else None
-
     def count(self, table: str) -> int:
         queries = {
-            "people": "SELECT COUNT(*) FROM people",
             "items": "SELECT COUNT(*) FROM items",
             "reviews": "SELECT COUNT(*) FROM reviews",
             "effects": "SELECT COUNT(*) FROM effects",
@@ -300,7 +195,7 @@ class Database:
         file: str,
         reason: str,
         fields: dict,
-        candidates: list[Person],
+        choices: list[dict],
         *,
         content_hash: str | None = None,
         effects: tuple = (),
@@ -327,7 +222,7 @@ class Database:
                     file,
                     reason,
                     json.dumps(fields),
-                    json.dumps([vars(c) for c in candidates]),
+                    json.dumps(choices),
                     now_iso(),
                 ),
             )
@@ -353,7 +248,7 @@ class Database:
     def _review(row: sqlite3.Row) -> dict:
         review = dict(row)
         review["fields"] = json.loads(review["fields"])
-        review["candidates"] = [Person(**c) for c in json.loads(review["candidates"])]
+        review["choices"] = json.loads(review.pop("candidates"))
         review["decision"] = json.loads(review["decision"]) if review["decision"] else None
         return review
 

@@ -1,0 +1,87 @@
+"""The Job protocol: what a job.py provides, and what the runtime gives it in return.
+
+The runtime carries every item the same way (inbox, attempts, time limit, budget, audit, review
+queue, outbox, notifications); a job says only what happens to one item's content:
+
+    process(path, data, ctx)  -> Done, or NeedsReview with the choices a human picks from;
+                                 raise ItemFailed (never succeeds) or TryLater (may, later)
+    decide(fields, choice)    -> Done: the item continued with the choice a human picked
+                                 (raise LookupError when that choice no longer holds)
+    label(choice)             -> how `review show` presents one choice
+    result(item_id, source, done, decided_by) -> the JSON document written to outbox/
+    notification(result)      -> the message sent when the result is ready
+    open(db), start(settings) -> optional: the job's own tables (every process that opens the
+                                 state directory), its data to load (the running agent only)
+
+A choice is a JSON object; its "id", if any, is what the audit log records of it.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ItemFailed(Exception):
+    """This input can never succeed; the message is the reason shown in failed/."""
+
+
+class TryLater(Exception):
+    """This input may succeed on a later attempt (the item goes back to incoming/)."""
+
+
+class SetupError(Exception):
+    """The job's own data cannot be loaded (a bad file named in the settings); one line says why."""
+
+
+@dataclass
+class Done:
+    """The item is decided: fields for the result, what they were decided about, audit details.
+
+    audit goes into the "match.decided" (or "human.decision") and "outbox.written" entries.
+    """
+
+    fields: dict
+    subject: Any = None
+    audit: dict = field(default_factory=dict)
+
+
+@dataclass
+class NeedsReview:
+    """A human must decide: why, the fields so far, and the choices offered (may be none)."""
+
+    reason: str
+    fields: dict
+    choices: list[dict] = field(default_factory=list)
+
+
+class Context(Protocol):
+    """What process() gets for one item."""
+
+    item_id: str
+    db: Any  # the agent's Database, for a job that keeps tables of its own
+
+    def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int) -> str:
+        """Call the LLM within the daily budget; the cost is recorded, the call audited."""
+
+
+class Job(Protocol):
+    """One agent's job. Subclass it to inherit the optional methods' defaults."""
+
+    def open(self, db) -> None:
+        """Create or open the job's own tables in the agent's database (default: none)."""
+
+    def start(self, settings) -> None:
+        """Load the job's data when the agent starts (default: nothing); raise SetupError."""
+
+    def process(self, path: Path, data: bytes, ctx: Context) -> Done | NeedsReview: ...
+
+    def decide(self, fields: dict, choice: dict) -> Done: ...
+
+    def label(self, choice: dict) -> str:
+        """Present one choice on one line (default: its JSON)."""
+        return json.dumps(choice, ensure_ascii=False, sort_keys=True)
+
+    def result(self, item_id: str, source: str, done: Done, decided_by: str) -> dict: ...
+
+    def notification(self, result: dict) -> str: ...

@@ -1,0 +1,127 @@
+"""The human review queue: the job's choices shown by number, the one chosen continues the item.
+
+Only the process that holds the state directory decides: the running agent applies the decisions
+handed over in decisions/ (by `review resolve` while it runs), or `review resolve` decides itself
+when no agent runs.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+from .. import AGENT_SLUG
+from ..contract.files import atomic_create_json, atomic_write_bytes
+from .items import outbox_name
+from .protocol import Done
+
+logger = logging.getLogger(__name__)
+
+# Operator decisions handed to the running agent (one writer per state directory).
+DECISIONS_FOLDER = "decisions"
+REFUSED_SUFFIX = ".refused.json"
+
+
+class ReviewQueue:
+    """Decide the reviews of one agent: check, resolve, hand over, apply."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.decisions = agent.settings.state_dir / DECISIONS_FOLDER
+
+    def check_decision(self, item_id: str, choose: int | None) -> tuple[dict, Done | None]:
+        """Return the pending review and how the chosen choice continues it (None to reject).
+
+        Raise LookupError or ValueError, saying why, for a decision that cannot be applied.
+        """
+        review = self.agent.db.review(item_id)
+        if review is None or review["status"] != "pending":
+            raise LookupError(f"no pending review {item_id!r}; see: {AGENT_SLUG} review list")
+        if choose is None:
+            return review, None
+        choices = review["choices"]
+        if not 1 <= choose <= len(choices):
+            raise ValueError(
+                f"--choose must be between 1 and {len(choices)} for {item_id}"
+                if choices
+                else f"{item_id} has no candidates to choose from; fix the data and drop the "
+                "document again, or --reject it"
+            )
+        return review, self.agent.job.decide(review["fields"], choices[choose - 1])
+
+    def resolve(self, item_id: str, choose: int | None, note: str = "", by: str = "") -> str:
+        """Continue a parked item with the human's choice (1-based) or reject it (choose None)."""
+        agent = self.agent
+        review, done = self.check_decision(item_id, choose)
+        path = agent.settings.state_dir / "review" / review["file"]
+        row = agent.db.item_by_id(item_id)
+        content_hash = row["content_hash"] if row else item_id
+        who = {"by": by} if by else {}
+        if done is None:
+            reason = f"rejected by a human: {note or 'no reason given'}"
+            agent.audit.append("human.decision", item_id, decision="reject", note=note, **who)
+            if not agent.db.decide_review(
+                item_id,
+                "rejected",
+                {"reject": True, "note": note, **who},
+                item_status="failed",
+                reason=reason,
+            ):
+                raise LookupError(f"review {item_id!r} was decided meanwhile")
+            attempts = row["attempts"] if row else 0
+            target = agent.inbox.place(
+                path, "failed", {"item_id": item_id, "error": reason, "attempts": attempts}
+            )
+            agent.audit.append("item.moved", item_id, to="failed", file=target.name, reason=reason)
+            agent.heartbeat.count("failed")
+            path.with_name(path.name + ".why.json").unlink(missing_ok=True)
+            return "rejected"
+        agent.audit.append(
+            "human.decision", item_id, decision="choose", **done.audit, note=note, **who
+        )
+        result = agent.job.result(item_id, row["name"] if row else review["file"], done, "human")
+        if not agent.db.decide_review(
+            item_id,
+            "resolved",
+            {**done.audit, "note": note, **who},
+            item_status="done",
+            outbox=outbox_name(item_id),
+            effects=agent.items.done_effects(item_id, content_hash, result, done),
+        ):
+            raise LookupError(f"review {item_id!r} was decided meanwhile")
+        target = agent.inbox.place(path, "done")
+        agent.audit.append("item.moved", item_id, to="done", file=target.name)
+        agent.heartbeat.count("done")
+        path.with_name(path.name + ".why.json").unlink(missing_ok=True)
+        agent.deliver_effects()
+        return "resolved"
+
+    def hand_over(self, item_id: str, choose: int | None, note: str, by: str) -> Path:
+        """Queue a checked decision for the running agent; FileExistsError if one waits."""
+        self.check_decision(item_id, choose)
+        path = self.decisions / f"{item_id}.json"
+        (self.decisions / f"{item_id}{REFUSED_SUFFIX}").unlink(missing_ok=True)
+        atomic_create_json(path, {"item_id": item_id, "choose": choose, "note": note, "by": by})
+        return path
+
+    def apply_handed_over(self) -> None:
+        """Apply the decisions handed over, oldest first; refuse those that no longer fit."""
+        requests = sorted(
+            (p for p in self.decisions.glob("*.json") if not p.name.endswith(REFUSED_SUFFIX)),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for path in requests:
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+                item_id = str(request["item_id"])
+                choose = request["choose"]
+                self.agent.resolve_review(
+                    item_id,
+                    None if choose is None else int(choose),
+                    str(request.get("note") or ""),
+                    str(request.get("by") or ""),
+                )
+            except (ValueError, KeyError, TypeError, LookupError) as error:
+                refusal = self.decisions / f"{path.stem}{REFUSED_SUFFIX}"
+                atomic_write_bytes(refusal, json.dumps({"error": str(error)}).encode() + b"\n")
+                logger.warning("Decision %s refused: %s", path.name, error)
+            path.unlink(missing_ok=True)
