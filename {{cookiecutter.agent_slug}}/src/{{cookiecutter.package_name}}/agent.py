@@ -489,6 +489,7 @@ class Agent:
                     purpose=purpose,
                     item_id=item_id,
                     status="error",
+                    api_url=provider.url,
                 )
             self.audit.append(
                 "llm.call", item_id, model=model, purpose=purpose, status="error", error=str(error)
@@ -506,6 +507,7 @@ class Agent:
             item_id=item_id,
             status="ok",
             response_model=reply.model,
+            api_url=provider.url,
         )
         self.audit.append(
             "llm.call",
