@@ -1,8 +1,10 @@
 """Regenerate the agent's price snapshot from a pinned genai-prices release.
 
-    python -m venv /tmp/genai-prices
-    /tmp/genai-prices/bin/pip install genai-prices==0.2.3
-    /tmp/genai-prices/bin/python scripts/update_prices.py
+    make .venv/.dev-installed       # requirements-dev.txt pins genai-prices
+    .venv/bin/python scripts/update_prices.py
+
+(or in any environment with `pip install genai-prices==0.2.3`.) tests/test_update_prices.py checks
+that the committed snapshot is what this script writes.
 
 genai-prices (Pydantic's price database, https://github.com/pydantic/genai-prices) is the source;
 the agent reads the snapshot with a small stdlib reader (observability/prices.py) that follows the
