@@ -1,6 +1,7 @@
 """Cost records: the answered model priced by genai-prices' rules, never a silent $0, one file per
 UTC day, reports."""
 
+import importlib.util
 import json
 import logging
 from datetime import UTC, date, datetime, timedelta
@@ -8,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+import stubs
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
 from {{ cookiecutter.package_name }}.observability.costs import (
@@ -324,6 +326,46 @@ def test_the_api_url_chooses_the_price_list(ledger):
     assert entry["price_model"] == "openai/gpt-4o-mini"
     assert entry["cost_usd"] is not None
     assert direct["cost_usd"] is None
+
+
+# (provider module, asked for, answered with, price list model) for the agent-level test.
+ANSWERED = [
+    ("anthropic", "anthropic", "claude-opus-4-0", "claude-opus-4-6", "claude-opus-4-6"),
+    ("openai", "openai_compat", "gpt-4o", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "asked", "answered", "priced_as"),
+    [
+        pytest.param(*case[:1], *case[2:], id=case[0])
+        for case in ANSWERED
+        if importlib.util.find_spec(f"{{ cookiecutter.package_name }}.integrations.llm.{case[1]}")
+    ],
+)
+def test_the_agent_prices_the_model_the_server_answered_with(
+    home, provider, asked, answered, priced_as
+):
+    fields = {"last_name": "Doe", "first_name": "Jane", "birth_date": "1980-01-02"}
+    with stubs.LLMStub() as llm:
+        llm.push(
+            stubs.reply(json.dumps(fields), input_tokens=1000, output_tokens=100, model=answered)
+        )
+        base = llm.anthropic_base if provider == "anthropic" else llm.openai_base
+        home.write_env(
+            LLM_PROVIDER=provider, LLM_MODEL=asked, LLM_BASE_URL=base, LLM_API_KEY=stubs.LLM_API_KEY
+        )
+        home.drop("referral.txt", "Name: Jane Doe\nDate of birth: 1980-01-02\n")
+        result = home.cli("once")
+
+    assert result.returncode == 0, result.stderr
+    (path,) = (home.state / "costs").glob("*.jsonl")
+    (entry,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert (entry["gen_ai.request.model"], entry["gen_ai.response.model"]) == (asked, answered)
+    assert entry["price_model"] == priced_as
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    assert entry["cost_usd"] == PriceTable.load().cost(priced_as, usage)
+    assert entry["cost_usd"] != PriceTable.load().cost(asked, usage)
 
 
 def test_spent_today_sums_todays_file_only(tmp_path, prices):
