@@ -242,3 +242,15 @@ def test_match_clauses(clause, text, expected):
 def test_an_unknown_clause_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown price match clause 'fuzzy'"):
         clause_matches({"fuzzy": "x"}, "x")
+
+
+def test_an_agent_reads_the_snapshot_only_when_it_prices_a_call(home):
+    """The snapshot costs ~2 MiB once parsed: an idle agent does not pay it."""
+    agent = home.agent()
+    snapshot = agent.ledger.prices.snapshot
+    assert "data" not in vars(snapshot)
+
+    home.drop("referral.txt", "Name: Jane Doe\nDate of birth: 1980-01-02\n")
+    agent.run_once()
+
+    assert "data" in vars(snapshot)
