@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.observability.costs import (
     read_records,
     summarize,
 )
+from {{ cookiecutter.package_name }}.observability.prices import PriceFileError
 
 AGENT = "test-agent"
 TODAY = date(2025, 3, 10)
@@ -194,7 +195,7 @@ def test_a_bad_price_file_is_one_clear_error(tmp_path, content, complaint):
     override = tmp_path / "prices.json"
     override.write_text(content, encoding="utf-8")
 
-    with pytest.raises(costs.PriceFileError) as caught:
+    with pytest.raises(PriceFileError) as caught:
         PriceTable.load(override)
 
     assert complaint in str(caught.value)
@@ -202,7 +203,7 @@ def test_a_bad_price_file_is_one_clear_error(tmp_path, content, complaint):
 
 
 def test_a_missing_price_file_is_one_clear_error(tmp_path):
-    with pytest.raises(costs.PriceFileError, match=r"cannot read .*No such file"):
+    with pytest.raises(PriceFileError, match=r"cannot read .*No such file"):
         PriceTable.load(tmp_path / "nowhere.json")
 
 

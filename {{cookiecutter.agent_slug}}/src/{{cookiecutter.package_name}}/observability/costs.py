@@ -16,18 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from ..reliability.errors import PermanentError
-from .prices import Price, Snapshot
+from .prices import Price, Snapshot, read_price_file
 
 logger = logging.getLogger(__name__)
 
-# PRICES_FILE's names (USD per million tokens) and the snapshot's.
-OVERRIDE_KEYS = {
-    "input": "input_mtok",
-    "output": "output_mtok",
-    "cache_read": "cache_read_mtok",
-    "cache_write": "cache_write_mtok",
-}
 RELATIVE_DAYS = re.compile(r"^(\d{1,4})d$")
 GROUPINGS = ("day", "model", "purpose")
 
@@ -56,10 +48,6 @@ def parse_day(text: str, today: date | None = None) -> date:
         raise DateError(f"{text!r} is not a date; use today, yesterday, 7d or YYYY-MM-DD") from None
 
 
-class PriceFileError(PermanentError):
-    """The file PRICES_FILE names cannot be used; the message says why and how to fix it."""
-
-
 class PriceTable:
     """Prices from PRICES_FILE (by exact model id) first, then from the genai-prices snapshot."""
 
@@ -69,7 +57,7 @@ class PriceTable:
 
     @classmethod
     def load(cls, override: Path | None = None) -> "PriceTable":
-        return cls(read_override(override) if override is not None else None)
+        return cls(read_price_file(override) if override is not None else None)
 
     def price(self, model: str, api_url: str | None = None, when=None) -> Price | None:
         """Return the price of the model id a server answered with, and how it was found.
@@ -88,35 +76,6 @@ class PriceTable:
         """Return the USD cost of usage on model, or None when the price is unknown."""
         price = self.price(model, api_url)
         return None if price is None else float(price.cost(usage).total_usd)
-
-
-def read_override(path: Path) -> dict[str, dict]:
-    """Read PRICES_FILE: {"models": {"<model id>": {"input": 3, "output": 15, ...}}}."""
-    fix = f"fix PRICES_FILE={path} (see README: prices)"
-    try:
-        models = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)["models"]
-    except OSError as error:
-        raise PriceFileError(f"cannot read {path}: {error.strerror}; {fix}") from None
-    except (ValueError, KeyError, TypeError):
-        raise PriceFileError(f'{path} is not JSON with a "models" object; {fix}') from None
-    if not isinstance(models, dict):
-        raise PriceFileError(f'{path}: "models" is not an object; {fix}')
-    overrides = {}
-    for model, prices in models.items():
-        if not isinstance(prices, dict) or not {"input", "output"} <= set(prices):
-            raise PriceFileError(f"{path}: {model} needs an input and an output price; {fix}")
-        unknown = set(prices) - set(OVERRIDE_KEYS)
-        if unknown:
-            raise PriceFileError(f"{path}: {model} has unknown price(s) {sorted(unknown)}; {fix}")
-        values = {OVERRIDE_KEYS[key]: value for key, value in prices.items()}
-        if not all(_is_price(value) for value in values.values()):
-            raise PriceFileError(f"{path}: {model} has a price that is not a number >= 0; {fix}")
-        overrides[model] = {key: Decimal(value) for key, value in values.items()}
-    return overrides
-
-
-def _is_price(value) -> bool:
-    return isinstance(value, int | Decimal) and not isinstance(value, bool) and value >= 0
 
 
 class CostLedger:

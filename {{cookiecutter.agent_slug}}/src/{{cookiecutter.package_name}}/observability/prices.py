@@ -7,6 +7,8 @@ starts_with, ends_with, contains, regex, or, and) accepts the lower-cased id, th
 fallback providers, then the id with a compact date (-20251211) written -2025-12-11; the last
 dated price in force; tiers chosen by the call's total input tokens. A test checks it against
 genai-prices itself; genai-prices is not imported here (it pulls pydantic and httpx).
+
+PRICES_FILE, the operator's own prices by exact model id, is read here too (read_price_file).
 """
 
 import json
@@ -17,10 +19,19 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
+from ..reliability.errors import PermanentError
+
 SNAPSHOT_FILE = Path(__file__).with_name("prices.json")
 PER_TOKENS = 1_000_000
 COMPACT_DATE = re.compile(r"(-)(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
 INPUT_PARTS = ("cache_read", "cache_write")  # input tokens priced apart when the model says so
+# PRICES_FILE's names (USD per million tokens) and the snapshot's.
+OVERRIDE_KEYS = {
+    "input": "input_mtok",
+    "output": "output_mtok",
+    "cache_read": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+}
 
 
 def clause_matches(clause: dict, text: str) -> bool:
@@ -70,7 +81,7 @@ class Price:
 
     model: str  # the price list's model id
     provider: str  # the price list's provider id
-    match: str  # "exact": the id is the model's own; "rule": a match rule took it in
+    match: str  # "exact": the list names the id (model id or alias); "rule": a rule took it in
     source: str  # which price list: "genai-prices <version> (<date>)" or PRICES_FILE
     prices: dict  # price key (input_mtok, ...) -> Decimal, or {"base", "tiers"}
 
@@ -142,7 +153,9 @@ class Snapshot:
         if provider is None:
             return None
         model = self._model(provider, ref)
-        exact = model is not None and (model["id"] == ref or equals_matches(model["match"], ref))
+        exact = model is not None and (
+            model["id"].lower() == ref or equals_matches(model["match"], ref)
+        )
         if model is None:
             dashed = COMPACT_DATE.sub(_dashed_date, ref)
             model = self._model(provider, dashed) if dashed != ref else None
@@ -205,3 +218,36 @@ def _dashed_date(match: re.Match) -> str:
     except ValueError:
         return match.group(0)
     return f"-{year:04d}-{month:02d}-{day:02d}"
+
+
+class PriceFileError(PermanentError):
+    """The file PRICES_FILE names cannot be used; the message says why and how to fix it."""
+
+
+def read_price_file(path: Path) -> dict[str, dict]:
+    """Read PRICES_FILE: {"models": {"<model id>": {"input": 3, "output": 15, ...}}}."""
+    fix = f"fix PRICES_FILE={path} (see the README, Costs and budget)"
+    try:
+        models = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)["models"]
+    except OSError as error:
+        raise PriceFileError(f"cannot read {path}: {error.strerror}; {fix}") from None
+    except (ValueError, KeyError, TypeError):
+        raise PriceFileError(f'{path} is not JSON with a "models" object; {fix}') from None
+    if not isinstance(models, dict):
+        raise PriceFileError(f'{path}: "models" is not an object; {fix}')
+    overrides = {}
+    for model, prices in models.items():
+        if not isinstance(prices, dict) or not {"input", "output"} <= set(prices):
+            raise PriceFileError(f"{path}: {model} needs an input and an output price; {fix}")
+        unknown = set(prices) - set(OVERRIDE_KEYS)
+        if unknown:
+            raise PriceFileError(f"{path}: {model} has unknown price(s) {sorted(unknown)}; {fix}")
+        values = {OVERRIDE_KEYS[key]: value for key, value in prices.items()}
+        if not all(_is_price(value) for value in values.values()):
+            raise PriceFileError(f"{path}: {model} has a price that is not a number >= 0; {fix}")
+        overrides[model] = {key: Decimal(value) for key, value in values.items()}
+    return overrides
+
+
+def _is_price(value) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool) and value >= 0
