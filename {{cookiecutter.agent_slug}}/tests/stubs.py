@@ -357,6 +357,7 @@ class LLMStub(StubServer):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
                         "finish_reason": "stop",
                     }
                 ],

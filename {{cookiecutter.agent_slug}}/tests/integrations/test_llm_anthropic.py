@@ -162,3 +162,23 @@ def test_wrong_key_is_permanent_not_retried_and_never_echoed(llm_stub, fast_poli
     for text in (caplog.text, "".join(traceback.format_exception(caught.value))):
         assert wrong_key not in text
         assert llm_stub.url not in text
+
+
+@pytest.mark.parametrize(
+    ("answered", "reported"), [("claude-sonnet-4-5-20250929",) * 2, (None, MODEL)]
+)
+def test_the_answered_model_id_is_reported_and_a_missing_one_is_the_requested(
+    provider, llm_stub, answered, reported
+):
+    content = [{"type": "text", "text": "{}"}]
+    usage = {"input_tokens": 5, "output_tokens": 2}
+    llm_stub.push(stubs.answer({"model": answered, "content": content, "usage": usage}))
+
+    assert ask(provider).model == reported
+
+
+def test_the_provider_names_the_url_it_calls_which_chooses_the_price_list(provider, llm_stub):
+    ask(provider)
+
+    assert provider.url == llm_stub.anthropic_base.rstrip("/") + "/v1/messages"
+    assert llm_stub.requests[0].path == "/v1/messages"

@@ -173,3 +173,25 @@ def test_bad_request_is_permanent_and_not_retried(provider, llm_stub, caplog):
     for text in (caplog.text, "".join(traceback.format_exception(caught.value))):
         assert stubs.LLM_API_KEY not in text
         assert llm_stub.url not in text
+
+
+@pytest.mark.parametrize(("answered", "reported"), [("gpt-4o-mini-2024-07-18",) * 2, ("", MODEL)])
+def test_the_answered_model_id_is_reported_and_a_missing_one_is_the_requested(
+    provider, llm_stub, answered, reported
+):
+    usage = {"prompt_tokens": 5, "completion_tokens": 2}
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": "{}"},
+        "finish_reason": "stop",
+    }
+    llm_stub.push(stubs.answer({"model": answered, "choices": [choice], "usage": usage}))
+
+    assert ask(provider).model == reported
+
+
+def test_the_provider_names_the_url_it_calls_which_chooses_the_price_list(provider, llm_stub):
+    ask(provider)
+
+    assert provider.url == llm_stub.openai_base.rstrip("/") + "/chat/completions"
+    assert llm_stub.requests[0].path == "/v1/chat/completions"

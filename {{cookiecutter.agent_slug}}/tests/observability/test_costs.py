@@ -1,5 +1,7 @@
-"""Cost records: prices by longest prefix, never a silent $0, one file per UTC day, reports."""
+"""Cost records: the answered model priced by genai-prices' rules, never a silent $0, one file per
+UTC day, reports."""
 
+import importlib.util
 import json
 import logging
 from datetime import UTC, date, datetime, timedelta
@@ -7,11 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+import stubs
 from {{ cookiecutter.package_name }}.contract.costs import read_records
 from {{ cookiecutter.package_name }}.contract.times import DateError, parse_day
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
 from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable, summarize
+from {{ cookiecutter.package_name }}.observability.prices import PriceFileError
 
 AGENT = "test-agent"
 TODAY = date(2025, 3, 10)
@@ -26,6 +30,7 @@ GEN_AI_FIELDS = (
     "gen_ai.usage.cache_creation.input_tokens",
 )
 OTHER_FIELDS = ("ts", "agent", "cost_usd", "latency_ms", "purpose", "item_id", "status")
+PRICE_FIELDS = ("price_match", "price_model", "price_snapshot")
 CACHED_USAGE = Usage(
     input_tokens=1234, output_tokens=567, cache_read_tokens=8901, cache_write_tokens=2345
 )
@@ -87,76 +92,114 @@ def cost_line(day: date, cost, model="gpt-4o-mini", purpose="extract", tokens=(1
 
 # Prices ---------------------------------------------------------------------------------------
 
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+OPENAI = "https://api.openai.com/v1/chat/completions"
+OPENROUTER = "https://openrouter.ai/api/v1/chat/completions"
+LOCAL = "http://127.0.0.1:8080/v1/chat/completions"
+
 
 @pytest.mark.parametrize(
-    ("model", "family"),
+    ("model", "api_url", "priced_as", "match"),
     [
-        ("claude-sonnet-4-5-20250929", "claude-sonnet-4"),
-        ("claude-opus-4-5-20251101", "claude-opus-4-5"),
-        ("claude-opus-4-1-20250805", "claude-opus-4"),
-        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-        ("gpt-4o-2024-08-06", "gpt-4o"),
-        ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
-        ("openai/gpt-4o-mini", "gpt-4o-mini"),
-        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("claude-sonnet-4-5-20250929", ANTHROPIC, "claude-sonnet-4-5", "rule"),
+        ("claude-opus-4-6", ANTHROPIC, "claude-opus-4-6", "exact"),
+        ("claude-opus-4-20250514", None, "claude-opus-4-0", "exact"),
+        ("gpt-4o-mini", OPENAI, "gpt-4o-mini", "exact"),
+        ("gpt-4o-mini-realtime-preview", OPENAI, "gpt-4o-mini-realtime-preview", "exact"),
+        ("openai/gpt-4o-mini", OPENROUTER, "openai/gpt-4o-mini", "exact"),
+        # a server the snapshot does not know: priced by the id alone
+        ("gpt-4o-mini", LOCAL, "gpt-4o-mini", "exact"),
+        ("fake-extractor-1", "fake://", "fake-extractor", "rule"),
     ],
 )
-def test_model_ids_resolve_by_longest_known_prefix(prices, model, family):
-    assert prices.price(model) is prices.models[family]
+def test_model_ids_find_their_price_by_genai_prices_rules(prices, model, api_url, priced_as, match):
+    price = prices.price(model, api_url)
+
+    assert (price.model, price.match) == (priced_as, match)
+    assert price.source == prices.snapshot.label
+    assert prices.snapshot.label.startswith("genai-prices ")
 
 
-@pytest.mark.parametrize("model", ["llama-3.1-70b", "gpt-4", "", "my-local-model", "claude"])
-def test_unknown_models_have_no_price(prices, model):
-    assert prices.price(model) is None
-    assert prices.cost(model, Usage(input_tokens=10)) is None
+@pytest.mark.parametrize(
+    ("model", "api_url"),
+    [
+        ("llama-3.1-70b", None),
+        ("my-local-model", LOCAL),
+        ("", None),
+        ("claude", ANTHROPIC),
+        ("mystery-model-7b", OPENAI),
+        ("openai/gpt-4o-mini", OPENAI),  # OpenAI's own list has no router ids
+        ("claude-sonnet-4-5", OPENAI),  # nor another provider's models
+    ],
+)
+def test_unknown_models_have_no_price(prices, model, api_url):
+    assert prices.price(model, api_url) is None
+    assert prices.cost(model, Usage(input_tokens=10), api_url) is None
 
 
 def test_cache_tokens_are_priced_exactly(prices):
-    cost = prices.cost("claude-sonnet-4-5-20250929", CACHED_USAGE)
+    cost = prices.cost("claude-sonnet-4-5-20250929", CACHED_USAGE, ANTHROPIC)
 
     assert Decimal(str(cost)) == CACHED_USAGE_SONNET_COST == Decimal("0.02367105")
     without_cache = prices.cost(
-        "claude-sonnet-4-5-20250929", Usage(input_tokens=1234, output_tokens=567)
+        "claude-sonnet-4-5-20250929", Usage(input_tokens=1234, output_tokens=567), ANTHROPIC
     )
     assert cost > without_cache
 
 
-def test_missing_cache_prices_fall_back_to_the_input_price():
-    table = PriceTable({"house-model": {"input": 2.0, "output": 4.0}})
-
-    cost = table.cost("house-model-v2", Usage(1_000_000, 0, 500_000, 250_000))
-
-    assert cost == 2.0 + 1.0 + 0.5
-
-
-def test_a_price_file_override_adds_and_replaces_models(tmp_path):
+def write_override(tmp_path, models):
     override = tmp_path / "prices.json"
-    override.write_text(
-        json.dumps(
-            {
-                "models": {
-                    "my-local-model": {"input": 0, "output": 0},
-                    "gpt-4o-mini": {"input": 1.0, "output": 2.0},
-                }
-            }
-        ),
-        encoding="utf-8",
+    override.write_text(json.dumps({"models": models}), encoding="utf-8")
+    return override
+
+
+def test_a_price_file_adds_and_replaces_models_by_their_exact_id(tmp_path):
+    override = write_override(
+        tmp_path,
+        {
+            "my-local-model": {"input": 0, "output": 0},
+            "GPT-4o-mini": {"input": 1.0, "output": 2.0},
+            "house-model": {"input": 2.0, "output": 4.0},
+        },
     )
 
     table = PriceTable.load(override)
 
-    assert table.cost("my-local-model-q4", Usage(1000, 1000)) == 0.0
-    assert table.cost("gpt-4o-mini", Usage(1_000_000, 1_000_000)) == 3.0
+    assert table.cost("my-local-model", Usage(1000, 1000)) == 0.0
+    assert table.cost("gpt-4o-mini", Usage(1_000_000, 1_000_000), OPENAI) == 3.0
+    assert table.price("gpt-4o-mini").source == "PRICES_FILE"
+    assert table.price("my-local-model-q4") is None  # exact ids only, no prefixes
     assert table.price("claude-opus-4-5") == PriceTable.load().price("claude-opus-4-5")
+    # Missing cache prices charge cached tokens at the input price.
+    assert table.cost("house-model", Usage(1_000_000, 0, 500_000, 250_000)) == 2.0 + 1.0 + 0.5
 
 
-def test_the_bundled_price_table_is_complete():
-    table = json.loads(costs.PRICES_FILE.read_text(encoding="utf-8"))["models"]
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ("{not json", "is not JSON"),
+        ('{"prices": {}}', "is not JSON with a"),
+        ('{"models": []}', '"models" is not an object'),
+        ('{"models": {"m": {"input": 1}}}', "m needs an input and an output price"),
+        ('{"models": {"m": {"input": 1, "output": -2}}}', "not a number >= 0"),
+        ('{"models": {"m": {"input": 1, "output": "2"}}}', "not a number >= 0"),
+        ('{"models": {"m": {"input": 1, "output": 2, "reasoning": 3}}}', "unknown price"),
+    ],
+)
+def test_a_bad_price_file_is_one_clear_error(tmp_path, content, complaint):
+    override = tmp_path / "prices.json"
+    override.write_text(content, encoding="utf-8")
 
-    assert table
-    for model, price in table.items():
-        assert set(price) == {"input", "output", "cache_read", "cache_write"}, model
-        assert all(value >= 0 for value in price.values()), model
+    with pytest.raises(PriceFileError) as caught:
+        PriceTable.load(override)
+
+    assert complaint in str(caught.value)
+    assert f"fix PRICES_FILE={override}" in str(caught.value)
+
+
+def test_a_missing_price_file_is_one_clear_error(tmp_path):
+    with pytest.raises(PriceFileError, match=r"cannot read .*No such file"):
+        PriceTable.load(tmp_path / "nowhere.json")
 
 
 # Records ------------------------------------------------------------------------------------
@@ -177,7 +220,7 @@ def test_a_record_has_the_gen_ai_fields_and_lands_in_todays_utc_file(ledger):
     assert entry["ts"].startswith(files[0].stem)
     (line,) = files[0].read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == entry
-    assert set(entry) == set(GEN_AI_FIELDS) | set(OTHER_FIELDS)
+    assert set(entry) == set(GEN_AI_FIELDS) | set(OTHER_FIELDS) | set(PRICE_FIELDS)
     assert entry["gen_ai.system"] == "anthropic"
     assert entry["gen_ai.operation.name"] == "chat"
     assert entry["gen_ai.request.model"] == "claude-sonnet-4-5"
@@ -187,6 +230,8 @@ def test_a_record_has_the_gen_ai_fields_and_lands_in_todays_utc_file(ledger):
     assert entry["gen_ai.usage.cache_read.input_tokens"] == 8901
     assert entry["gen_ai.usage.cache_creation.input_tokens"] == 2345
     assert Decimal(str(entry["cost_usd"])) == CACHED_USAGE_SONNET_COST
+    assert (entry["price_match"], entry["price_model"]) == ("rule", "claude-sonnet-4-5")
+    assert entry["price_snapshot"] == ledger.prices.snapshot.label
     assert entry["latency_ms"] == 123.5
     assert entry["agent"] == AGENT
     assert (entry["purpose"], entry["item_id"], entry["status"]) == ("extract", "item-1", "ok")
@@ -207,6 +252,8 @@ def test_an_unknown_model_records_null_cost_and_warns(ledger, caplog):
         entry = record(ledger, model="mystery-model-7b")
 
     assert entry["cost_usd"] is None
+    assert (entry["price_match"], entry["price_model"]) == ("none", None)
+    assert entry["price_snapshot"] == ledger.prices.snapshot.label
     (path,) = ledger.directory.iterdir()
     assert '"cost_usd": null' in path.read_text(encoding="utf-8")
     assert ledger.unknown_models == {"mystery-model-7b"}
@@ -241,13 +288,80 @@ def test_a_new_day_counts_its_first_record_once_and_forgets_yesterdays_models(
     assert ledger.unknown_models == set()
 
 
-def test_the_response_model_prices_an_alias_and_the_request_model_is_the_fallback(ledger):
-    by_response = record(ledger, model="router-default", response_model="gpt-4o-mini-2024-07-18")
-    by_request = record(ledger, model="gpt-4o-mini", response_model="gpt-4o-mini-special-build")
+def test_the_answered_model_is_priced_and_both_ids_are_recorded(ledger):
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    routed = record(ledger, model="router-default", response_model="gpt-4o-mini-2024-07-18")
+    upgraded = record(ledger, model="claude-opus-4-0", response_model="claude-opus-4-6")
 
-    expected = ledger.prices.cost("gpt-4o-mini", Usage(input_tokens=1000, output_tokens=100))
-    assert by_response["cost_usd"] == by_request["cost_usd"] == expected
+    assert routed["cost_usd"] == ledger.prices.cost("gpt-4o-mini", usage)
+    assert (routed["gen_ai.request.model"], routed["gen_ai.response.model"]) == (
+        "router-default",
+        "gpt-4o-mini-2024-07-18",
+    )
+    assert upgraded["price_model"] == "claude-opus-4-6"
+    assert upgraded["cost_usd"] == ledger.prices.cost("claude-opus-4-6", usage)
+    assert upgraded["cost_usd"] < ledger.prices.cost("claude-opus-4-0", usage)
     assert ledger.unknown_models == set()
+
+
+def test_an_answered_model_of_unknown_price_is_not_priced_as_the_one_asked_for(ledger, caplog):
+    with caplog.at_level(logging.WARNING, logger=costs.__name__):
+        entry = record(ledger, model="gpt-4o-mini", response_model="mystery-build-7b")
+
+    assert entry["cost_usd"] is None
+    assert entry["price_match"] == "none"
+    assert ledger.unknown_models == {"gpt-4o-mini"}  # what the records' readers alert on
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "mystery-build-7b (asked for gpt-4o-mini)" in warning.getMessage()
+
+
+def test_the_api_url_chooses_the_price_list(ledger):
+    entry = record(ledger, model="openai/gpt-4o-mini", api_url=OPENROUTER)
+    direct = record(ledger, model="openai/gpt-4o-mini", api_url=OPENAI)
+
+    assert entry["price_model"] == "openai/gpt-4o-mini"
+    assert entry["cost_usd"] is not None
+    assert direct["cost_usd"] is None
+
+
+# (provider module, asked for, answered with, price list model) for the agent-level test.
+ANSWERED = [
+    ("anthropic", "anthropic", "claude-opus-4-0", "claude-opus-4-6", "claude-opus-4-6"),
+    ("openai", "openai_compat", "gpt-4o", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "asked", "answered", "priced_as"),
+    [
+        pytest.param(*case[:1], *case[2:], id=case[0])
+        for case in ANSWERED
+        if importlib.util.find_spec(f"{{ cookiecutter.package_name }}.integrations.llm.{case[1]}")
+    ],
+)
+def test_the_agent_prices_the_model_the_server_answered_with(
+    home, provider, asked, answered, priced_as
+):
+    fields = {"last_name": "Doe", "first_name": "Jane", "birth_date": "1980-01-02"}
+    with stubs.LLMStub() as llm:
+        llm.push(
+            stubs.reply(json.dumps(fields), input_tokens=1000, output_tokens=100, model=answered)
+        )
+        base = llm.anthropic_base if provider == "anthropic" else llm.openai_base
+        home.write_env(
+            LLM_PROVIDER=provider, LLM_MODEL=asked, LLM_BASE_URL=base, LLM_API_KEY=stubs.LLM_API_KEY
+        )
+        home.drop("referral.txt", "Name: Jane Doe\nDate of birth: 1980-01-02\n")
+        result = home.cli("once")
+
+    assert result.returncode == 0, result.stderr
+    (path,) = (home.state / "costs").glob("*.jsonl")
+    (entry,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert (entry["gen_ai.request.model"], entry["gen_ai.response.model"]) == (asked, answered)
+    assert entry["price_model"] == priced_as
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    assert entry["cost_usd"] == PriceTable.load().cost(priced_as, usage)
+    assert entry["cost_usd"] != PriceTable.load().cost(asked, usage)
 
 
 def test_spent_today_sums_todays_file_only(tmp_path, prices):

@@ -1,7 +1,9 @@
 """A cost record for every LLM call, one JSON-lines file per UTC day, and the reports over them.
 
-Field names follow the OpenTelemetry GenAI semantic conventions. An unknown model records
-cost_usd null and is remembered as a problem to alert on: never a silent $0.
+Field names follow the OpenTelemetry GenAI semantic conventions. The model the server answered
+with is priced from the genai-prices snapshot (observability/prices.py) or PRICES_FILE, and the
+record says how (exact, rule, none). An unknown model records cost_usd null and is remembered as a
+problem to alert on: never a silent $0.
 """
 
 import errno
@@ -15,50 +17,41 @@ from pathlib import Path
 
 from ..contract.costs import DayFacts, read_records
 from ..contract.times import today_utc
+from .prices import Price, Snapshot, read_price_file
 
 logger = logging.getLogger(__name__)
 
-PRICES_FILE = Path(__file__).with_name("prices.json")
-TOKENS_PER_PRICE_UNIT = 1_000_000
 GROUPINGS = ("day", "model", "purpose")
 
 
 class PriceTable:
-    """USD prices per million tokens, looked up by the longest known prefix of a model id."""
+    """Prices from PRICES_FILE (by exact model id) first, then from the genai-prices snapshot."""
 
-    def __init__(self, models: dict[str, dict[str, float]]):
-        self.models = models
-        self._by_length = sorted(models, key=len, reverse=True)
+    def __init__(self, overrides: dict[str, dict] | None = None, snapshot: Snapshot | None = None):
+        self.overrides = {model.lower(): prices for model, prices in (overrides or {}).items()}
+        self.snapshot = snapshot or Snapshot()
 
     @classmethod
     def load(cls, override: Path | None = None) -> "PriceTable":
-        models = json.loads(PRICES_FILE.read_text(encoding="utf-8"))["models"]
-        if override is not None:
-            models = {**models, **json.loads(override.read_text(encoding="utf-8"))["models"]}
-        return cls(models)
+        return cls(read_price_file(override) if override is not None else None)
 
-    def price(self, model: str) -> dict[str, float] | None:
-        # OpenRouter-style ids ("openai/gpt-4o-mini") are priced by the part after the slash.
-        for candidate in (model, model.rsplit("/", 1)[-1]):
-            for known in self._by_length:
-                if candidate.startswith(known):
-                    return self.models[known]
-        return None
+    def price(self, model: str, api_url: str | None = None, when=None) -> Price | None:
+        """Return the price of the model id a server answered with, and how it was found.
 
-    def cost(self, model: str, usage) -> float | None:
+        The API URL chooses the price list (OpenAI, OpenRouter, Mistral, Anthropic); a server the
+        snapshot does not know (a local or self-hosted one) is priced by the model id alone, as
+        genai-prices does without a provider.
+        """
+        if (prices := self.overrides.get(model.lower())) is not None:
+            return Price(model, "PRICES_FILE", "exact", "PRICES_FILE", prices)
+        if api_url is not None and self.snapshot.provider(None, api_url=api_url) is None:
+            api_url = None
+        return self.snapshot.find(model, api_url=api_url, when=when)
+
+    def cost(self, model: str, usage, api_url: str | None = None) -> float | None:
         """Return the USD cost of usage on model, or None when the price is unknown."""
-        price = self.price(model)
-        if price is None:
-            return None
-        total = (
-            Decimal(usage.input_tokens) * Decimal(str(price["input"]))
-            + Decimal(usage.output_tokens) * Decimal(str(price["output"]))
-            + Decimal(usage.cache_read_tokens)
-            * Decimal(str(price.get("cache_read", price["input"])))
-            + Decimal(usage.cache_write_tokens)
-            * Decimal(str(price.get("cache_write", price["input"])))
-        )
-        return float(total / TOKENS_PER_PRICE_UNIT)
+        price = self.price(model, api_url)
+        return None if price is None else float(price.cost(usage).total_usd)
 
 
 class CostLedger:
@@ -98,33 +91,44 @@ class CostLedger:
         item_id: str | None,
         status: str,
         response_model: str | None = None,
+        api_url: str | None = None,
     ) -> dict:
-        """Write one cost record durably and return it."""
+        """Write one cost record durably and return it.
+
+        The model the server says answered is priced (a router or an alias may answer with
+        another model than the one asked for); the record keeps both ids and how the price was
+        found.
+        """
         self.spent_today()  # a new day starts from its file first, so this record counts once
-        cost = self.prices.cost(response_model or model, usage)
-        if cost is None:
-            cost = self.prices.cost(model, usage)
-        if cost is None:
+        now = datetime.now(UTC)
+        answered = response_model or model
+        price = self.prices.price(answered, api_url, when=now)
+        cost = None if price is None else float(price.cost(usage).total_usd)
+        if price is None:
             self.unknown_models.add(model)
             logger.warning(
-                "No price known for model %s: its cost is recorded as null; add it to the price "
-                "table (PRICES_FILE)",
+                "No price known for model %s (asked for %s) in %s: its cost is recorded as null; "
+                "add it to PRICES_FILE",
+                answered,
                 model,
-                extra={"model": model},
+                self.prices.snapshot.label,
+                extra={"model": answered},
             )
-        now = datetime.now(UTC)
         record = {
             "ts": now.isoformat(timespec="milliseconds"),
             "agent": self.agent,
             "gen_ai.system": provider,
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": model,
-            "gen_ai.response.model": response_model or model,
+            "gen_ai.response.model": answered,
             "gen_ai.usage.input_tokens": usage.input_tokens,
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
             "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
             "cost_usd": cost,
+            "price_match": price.match if price else "none",
+            "price_model": price.model if price else None,
+            "price_snapshot": price.source if price else self.prices.snapshot.label,
             "latency_ms": round(latency_ms, 1),
             "purpose": purpose,
             "item_id": item_id,

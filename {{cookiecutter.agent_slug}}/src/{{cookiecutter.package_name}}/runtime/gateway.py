@@ -60,6 +60,7 @@ class Gateway:
             model=model,
             purpose=purpose,
             item_id=item_id,
+            api_url=provider.url,
         )
         started = time.monotonic()
         try:

@@ -235,8 +235,8 @@ SETTINGS = (
         "PRICES_FILE",
         PATH,
         None,
-        'A JSON price table ({"models": {"id-prefix": {"input": .., "output": .., ...}}}, USD per '
-        "million tokens) that adds to or overrides the built-in one.",
+        'A JSON price table ({"models": {"model-id": {"input": .., "output": .., ...}}}, USD per '
+        "million tokens, exact ids) used before the built-in genai-prices snapshot.",
     ),
 )
 SECRET_KEYS = tuple(setting.key for setting in SETTINGS if setting.secret)

@@ -51,6 +51,7 @@ class Provider(Protocol):
     """An LLM API the job can ask for a completion."""
 
     name: str  # "fake" | "anthropic" | "openai"
+    url: str  # the URL called: it chooses the price list (observability/prices.py)
 
     def complete(self, *, system: str, prompt: str, model: str, max_tokens: int) -> Reply: ...
 

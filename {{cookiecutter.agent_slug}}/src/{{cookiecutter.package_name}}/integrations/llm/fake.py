@@ -46,6 +46,7 @@ class FakeProvider:
     """Extract fields from `Label: value` lines, deterministically and offline."""
 
     name = "fake"
+    url = "fake://"  # priced from the snapshot's own `fake` entry
 
     def __init__(self, sleep: Callable[[float], object] = time.sleep):
         self.sleep = sleep
