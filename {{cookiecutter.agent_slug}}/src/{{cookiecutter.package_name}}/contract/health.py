@@ -5,6 +5,7 @@
                failures_window=86400, llm_success_max_age=21600,
                min_free_bytes=200 MiB, min_free_ratio=0.05)            seconds, bytes
     check_state(state, budget_usd, thresholds, now=None) -> list[Finding]   all of the below
+    CHECK_NAMES                                   their names, in that order
     heartbeat_finding(heartbeat, now, max_age)
     backlog_finding(state, now, max_age)
     failures_finding(state, now, window)
@@ -32,6 +33,9 @@ from .layout import COSTS, FAILED, INCOMING, REVIEW, sidecar_path, visible_files
 from .times import age_seconds, human_duration, parse_time, utc_now
 
 MIB = 1024 * 1024
+# What check_state() looks at, from the state directory's files alone: a host tool that also runs
+# the agent's own `health` needs report only the other checks (services) from it.
+CHECK_NAMES = ("heartbeat", "backlog", "failures", "review", "budget", "prices", "llm", "disk")
 
 
 @dataclass(frozen=True)
