@@ -153,7 +153,7 @@ def move_mode(request, monkeypatch):
     """Each move test runs with renameat2 and with each way of falling back to link + unlink."""
     if request.param != "renameat2":
         monkeypatch.setattr(files, "_renameat2", FALLBACKS[FALLBACK_IDS.index(request.param)])
-    elif files._renameat2 is None:
+    elif files.renameat2() is None:
         pytest.skip("this C library has no renameat2")
     return request.param
 
