@@ -1,6 +1,6 @@
 """Refuse prompt answers that would bake a broken or unsafe agent, before any file is written.
 
-Cookiecutter renders this file with Jinja, then runs it. Only the template's directory (where the
+Cookiecutter renders this file with Jinja, then runs it. Only the template's folder (where the
 agent's slug rule is loaded from) and the block under ``__main__`` hold rendered values, each
 written by ``tojson`` into a raw string and decoded with ``json.loads``: ``tojson`` escapes quotes,
 backslashes, newlines and apostrophes, so no answer can end the string or change the code. The rest
@@ -14,6 +14,7 @@ cookiecutter then deletes the half-made project directory.
 import importlib.util
 import json
 import keyword
+import os
 import re
 import sys
 import unicodedata
@@ -29,11 +30,27 @@ MESSAGE_PREFIX = "pillars: "
 LAYOUT_GLOB = "*/src/*/contract/layout.py"
 
 
-def template_dir(rendered: str) -> Path:
-    """Return the template's folder: template_dir once rendered (local_extensions), else ours."""
-    if rendered.startswith("{" + "{"):  # imported unrendered, by the template's own tests
+def template_dir(repo_dir: str) -> Path:
+    """Return the template's folder, where contract/layout.py is read from.
+
+    Imported unrendered (by the template's own tests): this file's repository. Rendered:
+    cookiecutter's _repo_dir when it is absolute (a clone, an absolute path). A relative one is
+    relative to where the command started, and cruft gives none; but cookiecutter and cruft both
+    run hooks from inside the template's folder, so it is the parent process's folder (read from
+    /proc on Linux), else _repo_dir taken from $PWD.
+    """
+    if repo_dir.startswith("{" + "{"):
         return Path(__file__).resolve().parent.parent
-    return Path(json.loads(rendered))
+    path = Path(json.loads(repo_dir))
+    candidates = [path] if path.is_absolute() else []
+    candidates += [Path(f"/proc/{os.getppid()}/cwd"), Path(os.environ.get("PWD", ".")) / path]
+    for candidate in candidates:
+        if any(candidate.glob(LAYOUT_GLOB)):
+            return candidate.resolve()
+    raise SystemExit(
+        f"{MESSAGE_PREFIX}cannot find the template's files from {path}; run cookiecutter with "
+        "the template's absolute path"
+    )
 
 
 def load_layout(directory: Path) -> ModuleType:
@@ -45,9 +62,9 @@ def load_layout(directory: Path) -> ModuleType:
     return module
 
 
-# Like the answers below, the folder is written by tojson into a raw string (fmt: off keeps it so).
+# Like the answers below, _repo_dir is written by tojson into a raw string (fmt: off keeps it so).
 # fmt: off
-LAYOUT = load_layout(template_dir(r'{{ template_dir|tojson }}'))
+LAYOUT = load_layout(template_dir(r'{{ cookiecutter._repo_dir|default("")|tojson }}'))
 # fmt: on
 SYSTEM_USER_PREFIX = LAYOUT.SYSTEM_USER_PREFIX
 LINUX_USER_NAME_MAX_LENGTH = LAYOUT.LINUX_USER_NAME_MAX_LENGTH

@@ -347,12 +347,11 @@ def test_main_reports_non_string_answers_readably(capsys: pytest.CaptureFixture[
 
 def render_hook(name: str, context: dict[str, str], destination: Path) -> Path:
     """Render hooks/<name>.py with cookiecutter's own Jinja environment, as cookiecutter does."""
-    full_context = {"cookiecutter": context}
+    full_context = {"cookiecutter": {"_repo_dir": str(REPO_ROOT), **context}}
     environment = create_env_with_context(full_context)
     source = (HOOKS_DIR / f"{name}.py").read_text(encoding="utf-8")
     rendered = destination / f"{name}.py"
-    # template_dir is what local_extensions.py gives cookiecutter's own renderings.
-    text = environment.from_string(source).render(**full_context, template_dir=str(REPO_ROOT))
+    text = environment.from_string(source).render(**full_context)
     rendered.write_text(text, encoding="utf-8")
     return rendered
 
@@ -501,3 +500,20 @@ def test_next_steps_quote_the_path_and_never_pass_it_as_an_option(tmp_path: Path
     assert shown == "./-my agents/intake-bot"
     steps = post_gen.next_steps(shown, "intake-bot")
     assert "  cd './-my agents/intake-bot'\n" in steps
+
+
+def test_the_slug_rule_is_loaded_from_the_agents_contract() -> None:
+    layout = REPO_ROOT.glob("*/src/*/contract/layout.py")
+    assert pre_gen.LAYOUT.__file__ == str(next(layout))
+    assert pre_gen.SLUG_PATTERN is pre_gen.LAYOUT.SLUG_PATTERN
+
+
+def test_the_template_is_found_from_an_absolute_or_a_relative_repo_dir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert pre_gen.template_dir(json.dumps(str(REPO_ROOT))) == REPO_ROOT
+    monkeypatch.setenv("PWD", str(REPO_ROOT.parent))
+
+    found = pre_gen.template_dir(json.dumps(REPO_ROOT.name))
+
+    assert any(found.glob(pre_gen.LAYOUT_GLOB))

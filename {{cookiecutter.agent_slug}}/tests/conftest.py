@@ -1,4 +1,4 @@
-"""Fixtures shared by the agent's tests: a private agent home with its own .env and state."""
+"""Fixtures shared by the agent's tests: a private agent home, a Telegram stand-in, fast retries."""
 
 import os
 import subprocess
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import stubs
 from {{ cookiecutter.package_name }}.agent import Agent
+from {{ cookiecutter.package_name }}.contract.retry import RetryPolicy
 from {{ cookiecutter.package_name }}.security.settings import load_settings
 
 # On CI the property tests are reproducible (a fixed seed); on a laptop they explore.
@@ -124,3 +126,29 @@ class AgentHome:
 @pytest.fixture
 def home(tmp_path) -> AgentHome:
     return AgentHome(tmp_path)
+
+
+# Short enough that a whole retry sequence against a hanging server stays under a second.
+FAST_POLICY = RetryPolicy(
+    max_attempts=3,
+    max_total_seconds=5.0,
+    timeout_seconds=0.2,
+    base_delay_seconds=0.01,
+    max_delay_seconds=0.05,
+)
+
+
+@pytest.fixture
+def fast_policy() -> RetryPolicy:
+    return FAST_POLICY
+
+
+@pytest.fixture
+def telegram_stub():
+    with stubs.TelegramStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def recording_sleep() -> stubs.RecordingSleep:
+    return stubs.RecordingSleep()

@@ -7,7 +7,6 @@ import pytest
 
 import stubs
 from {{ cookiecutter.package_name }}.contract.errors import PermanentError, TransientError
-from {{ cookiecutter.package_name }}.contract.retry import RetryPolicy
 from {{ cookiecutter.package_name }}.contract.telegram import (
     MAX_MESSAGE_CHARS,
     TelegramClient,
@@ -16,31 +15,30 @@ from {{ cookiecutter.package_name }}.contract.telegram import (
     telegram_length,
 )
 
-POLICY = RetryPolicy(
-    max_attempts=3,
-    max_total_seconds=5.0,
-    timeout_seconds=0.5,
-    base_delay_seconds=0.01,
-    max_delay_seconds=0.05,
-)
 SUPERGROUP = "-1009876543210"
 
 
 @pytest.fixture
-def telegram():
-    with stubs.TelegramStub() as stub:
-        yield stub
+def telegram(telegram_stub):
+    return telegram_stub
 
 
 @pytest.fixture
-def sleep():
-    return stubs.RecordingSleep()
+def sleep(recording_sleep):
+    return recording_sleep
 
 
-def client_for(stub, sleep, chat_id=stubs.TELEGRAM_CHAT_ID, **kwargs) -> TelegramClient:
-    return TelegramClient(
-        stubs.TELEGRAM_TOKEN, chat_id, stub.api_base, POLICY, sleep=sleep, **kwargs
-    )
+@pytest.fixture
+def client_for(fast_policy, sleep):
+    """Return a maker of clients with fast retries and a recorded sleep."""
+
+    def make(stub, chat_id=stubs.TELEGRAM_CHAT_ID, api_base=None, **kwargs) -> TelegramClient:
+        base = api_base or stub.api_base
+        return TelegramClient(
+            stubs.TELEGRAM_TOKEN, chat_id, base, fast_policy, sleep=sleep, **kwargs
+        )
+
+    return make
 
 
 def migrated_answer(new_chat: str):
@@ -55,8 +53,8 @@ def migrated_answer(new_chat: str):
     )
 
 
-def test_sends_escaped_text_and_markup_as_given(telegram, sleep):
-    client = client_for(telegram, sleep)
+def test_sends_escaped_text_and_markup_as_given(telegram, client_for):
+    client = client_for(telegram)
 
     assert client.send("a <b> & c") == 1
     assert client.send_html("<b>host</b>: 1 new problem\n🔴 disk full → <code>df -h</code>") == 1
@@ -68,10 +66,10 @@ def test_sends_escaped_text_and_markup_as_given(telegram, sleep):
     assert telegram.requests[0].json["parse_mode"] == "HTML"
 
 
-def test_a_group_that_became_a_supergroup_is_written_to_under_its_new_id(sleep, caplog):
+def test_a_group_that_became_a_supergroup_is_written_to_under_its_new_id(sleep, caplog, client_for):
     with stubs.TelegramStub(chat_id=SUPERGROUP) as telegram:
         telegram.push(migrated_answer(SUPERGROUP))
-        client = client_for(telegram, sleep)
+        client = client_for(telegram)
 
         with caplog.at_level(logging.WARNING):
             client.send("first alert")
@@ -88,51 +86,53 @@ def test_a_group_that_became_a_supergroup_is_written_to_under_its_new_id(sleep, 
     assert sleep.calls == []  # no backoff: the answer says where to send
 
 
-def test_a_migration_is_followed_once_only(telegram, sleep):
+def test_a_migration_is_followed_once_only(telegram, client_for):
     telegram.push(migrated_answer(SUPERGROUP), migrated_answer("-1001111111111"))
 
     with pytest.raises(PermanentError, match=r"HTTP 400 .*upgraded to a supergroup"):
-        client_for(telegram, sleep).send("alert")
+        client_for(telegram).send("alert")
 
     assert len(telegram.requests) == 2
 
 
-def test_flood_control_waits_exactly_what_telegram_asks(telegram, sleep):
+def test_flood_control_waits_exactly_what_telegram_asks(telegram, sleep, client_for):
     waits = []
     telegram.push(stubs.telegram_429(3))
 
-    client_for(telegram, sleep, on_wait=waits.append).send("alert")
+    client_for(telegram, on_wait=waits.append).send("alert")
 
     assert sleep.calls == [3.0]
     assert waits == [3.0]
     assert telegram.texts == ["alert"]
 
 
-def test_flood_wait_beyond_the_budget_gives_up_at_once(telegram, sleep):
+def test_flood_wait_beyond_the_budget_gives_up_at_once(telegram, sleep, client_for):
     telegram.push(stubs.telegram_429(600))
 
     with pytest.raises(TransientError, match="asked to wait 600s") as caught:
-        client_for(telegram, sleep).send("alert")
+        client_for(telegram).send("alert")
 
     assert caught.value.status_code == 429
     assert len(telegram.requests) == 1
     assert sleep.calls == []
 
 
-def test_server_errors_are_retried_a_bounded_number_of_times_with_jitter(telegram, sleep):
-    telegram.push(*[stubs.status(502, message="Bad Gateway")] * POLICY.max_attempts)
+def test_server_errors_are_retried_a_bounded_number_of_times_with_jitter(
+    telegram, sleep, client_for, fast_policy
+):
+    telegram.push(*[stubs.status(502, message="Bad Gateway")] * fast_policy.max_attempts)
 
     with pytest.raises(TransientError, match=r"HTTP 502 .*gave up after 3 attempt"):
-        client_for(telegram, sleep, rng=lambda: 0.5).send("alert")
+        client_for(telegram, rng=lambda: 0.5).send("alert")
 
-    assert len(telegram.requests) == POLICY.max_attempts
+    assert len(telegram.requests) == fast_policy.max_attempts
     assert sleep.calls == [0.005, 0.01]  # half of each full-jitter cap (0.01, then 0.02)
 
 
-def test_a_server_error_that_passes_delivers(telegram, sleep):
+def test_a_server_error_that_passes_delivers(telegram, client_for):
     telegram.push(stubs.status(500), stubs.hang(2))
 
-    client_for(telegram, sleep).send("alert")
+    client_for(telegram).send("alert")
 
     assert telegram.texts == ["alert"]
     assert len(telegram.requests) == 3
@@ -148,12 +148,12 @@ def test_a_server_error_that_passes_delivers(telegram, sleep):
     ],
 )
 def test_refusals_are_permanent_not_retried_and_say_what_to_check(
-    telegram, sleep, code, message, hint
+    telegram, code, message, hint, client_for
 ):
     telegram.push(stubs.status(code, message=f"{message} (bot{stubs.TELEGRAM_TOKEN})"))
 
     with pytest.raises(PermanentError) as caught:
-        client_for(telegram, sleep).send("alert")
+        client_for(telegram).send("alert")
 
     text = str(caught.value)
     assert text.startswith(f"telegram sendMessage: HTTP {code} ({message}")
@@ -163,8 +163,8 @@ def test_refusals_are_permanent_not_retried_and_say_what_to_check(
     assert len(telegram.requests) == 1
 
 
-def test_an_unreachable_api_is_transient_and_never_shows_the_token(sleep, caplog):
-    client = TelegramClient(stubs.TELEGRAM_TOKEN, "1", "http://127.0.0.1:9", POLICY, sleep=sleep)
+def test_an_unreachable_api_is_transient_and_never_shows_the_token(caplog, client_for):
+    client = client_for(None, chat_id="1", api_base="http://127.0.0.1:9")
 
     with caplog.at_level(logging.DEBUG), pytest.raises(TransientError) as caught:
         client.send("alert")
@@ -175,9 +175,9 @@ def test_an_unreachable_api_is_transient_and_never_shows_the_token(sleep, caplog
 
 
 @pytest.mark.parametrize("base", ["not a url", "ftp2://example.org"])
-def test_a_bad_api_base_is_a_permanent_error_in_one_line(base, sleep):
+def test_a_bad_api_base_is_a_permanent_error_in_one_line(base, client_for):
     with pytest.raises(PermanentError, match="bad TELEGRAM_API_BASE"):
-        TelegramClient(stubs.TELEGRAM_TOKEN, "1", base, POLICY, sleep=sleep).send("alert")
+        client_for(None, api_base=base).send("alert")
 
 
 def test_missing_settings_are_refused_with_the_fix():
@@ -185,10 +185,10 @@ def test_missing_settings_are_refused_with_the_fix():
         TelegramClient("", "1")
 
 
-def test_long_text_goes_out_in_parts_telegram_accepts(telegram, sleep):
+def test_long_text_goes_out_in_parts_telegram_accepts(telegram, client_for):
     text = "".join(f"line {n} <&>\n" for n in range(2000))
 
-    parts = client_for(telegram, sleep).send(text)
+    parts = client_for(telegram).send(text)
 
     assert parts == len(telegram.texts) > 1
     assert "".join(telegram.texts) == escape(text)

@@ -18,6 +18,7 @@ import pytest
 import rig
 
 import stubs
+from {{ cookiecutter.package_name }}.contract.telegram import TelegramClient
 from {{ cookiecutter.package_name }}.reliability import http
 
 pytestmark = pytest.mark.faults
@@ -184,6 +185,7 @@ def run_scenario(home, scenario: Scenario, provider: str, monkeypatch) -> Outcom
     outcome = Outcome()
     waits = stubs.RecordingSleep()
     monkeypatch.setitem(http.request.__kwdefaults__, "sleep", waits)
+    monkeypatch.setitem(TelegramClient.__init__.__kwdefaults__, "sleep", waits)
     with stubs.LLMStub(responder=rig.extracting) as llm, stubs.TelegramStub() as telegram:
         use_telegram = scenario.telegram is not None and rig.HAS_TELEGRAM
         rig.configure(home, llm, telegram if use_telegram else None, provider, **NETWORK_SETTINGS)

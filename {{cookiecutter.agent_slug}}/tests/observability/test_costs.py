@@ -11,7 +11,6 @@ import pytest
 
 import stubs
 from {{ cookiecutter.package_name }}.contract.costs import read_records
-from {{ cookiecutter.package_name }}.contract.times import DateError, parse_day
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
 from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable, summarize
@@ -383,37 +382,6 @@ def test_spent_today_sums_todays_file_only(tmp_path, prices):
     assert CostLedger(directory, AGENT, prices).spent_today() == pytest.approx(
         0.75 + entry["cost_usd"]
     )
-
-
-# Days ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("today", TODAY),
-        (" Today ", TODAY),
-        ("yesterday", date(2025, 3, 9)),
-        ("7d", date(2025, 3, 3)),
-        ("0d", TODAY),
-        ("30d", date(2025, 2, 8)),
-        ("2024-02-29", date(2024, 2, 29)),
-    ],
-)
-def test_parse_day_understands_the_documented_forms(text, expected):
-    assert parse_day(text, today=TODAY) == expected
-
-
-def test_parse_day_defaults_to_the_utc_today():
-    assert parse_day("today") in utc_days_around_now()
-
-
-@pytest.mark.parametrize(
-    "text", ["", "tomorrow", "last week", "7 days", "-1d", "2025-13-01", "2023-02-29", "12345d"]
-)
-def test_parse_day_rejects_anything_else_with_the_accepted_forms(text):
-    with pytest.raises(DateError, match="today, yesterday, 7d or YYYY-MM-DD"):
-        parse_day(text, today=TODAY)
 
 
 # Reading and reports ------------------------------------------------------------------------

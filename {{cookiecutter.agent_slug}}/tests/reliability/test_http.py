@@ -22,13 +22,8 @@ from {{ cookiecutter.package_name }}.reliability.http import (
 
 # A timeout no answer of the stub comes near, even on a busy machine: only the tests of timeouts
 # use a short one, and nothing waits for it to pass otherwise.
-POLICY = RetryPolicy(
-    max_attempts=4,
-    max_total_seconds=60.0,
-    timeout_seconds=10.0,
-    base_delay_seconds=1.0,
-    max_delay_seconds=30.0,
-)
+# The default backoff (1 s doubling up to 30 s), with a tighter budget.
+POLICY = RetryPolicy(max_attempts=4, max_total_seconds=60.0, timeout_seconds=10.0)
 SHORT_TIMEOUT_SECONDS = 0.2
 HALF = 0.5
 

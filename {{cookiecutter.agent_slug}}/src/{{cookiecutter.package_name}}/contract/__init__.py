@@ -13,6 +13,8 @@ are). One concern per module:
 - ``costs``: cost records (one JSON-lines file per UTC day), read as Decimal amounts.
 - ``heartbeat``: the heartbeat file, read.
 - ``audit``: audit log lines read from the end, the chain head, counts over a time range.
+- ``errors``: TransientError and PermanentError, how an outside call failed.
+- ``retry``: bounded attempts, full-jitter backoff, a server's own wait honoured.
 - ``telegram``: the Bot API's sendMessage over urllib: split, escape, retries, chat migration.
 - ``health``: the checks over an agent's state, their thresholds given by the caller.
 """

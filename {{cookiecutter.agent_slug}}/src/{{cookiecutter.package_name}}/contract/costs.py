@@ -10,14 +10,11 @@ gen_ai.usage.input_tokens, ...; cost_usd is null when the model's price is unkno
 """
 
 import json
-import logging
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from .layout import COST_FILE_SUFFIX
-
-logger = logging.getLogger(__name__)
 
 REQUEST_MODEL = "gen_ai.request.model"
 RESPONSE_MODEL = "gen_ai.response.model"
@@ -43,7 +40,13 @@ def read_cost_records(path: Path):
             if isinstance(record, dict):
                 yield record
             elif line.strip():
-                logger.warning("Skipping unreadable cost record %s line %d", path, number)
+                _warn_unreadable(path, number)
+
+
+def _warn_unreadable(path: Path, number: int) -> None:
+    import logging  # most reads find nothing to warn about: they do not pay for the import
+
+    logging.getLogger(__name__).warning("Skipping unreadable cost record %s line %d", path, number)
 
 
 def read_records(directory: Path, since: date, until: date):

@@ -18,7 +18,6 @@ renameat2(RENAME_NOREPLACE), or, where a filesystem lacks it, with a hard link (
 cannot be linked, reserves its name with mkdir).
 """
 
-import ctypes
 import errno
 import json
 import os
@@ -37,6 +36,8 @@ MAX_NAME_TRIES = 100
 
 def _load_renameat2():
     """glibc's renameat2 (2.28 and later), or None where the C library has no such symbol."""
+    import ctypes  # a few ms: paid by the first rename, not by every command that only reads
+
     try:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
@@ -47,7 +48,16 @@ def _load_renameat2():
     return function
 
 
-_renameat2 = _load_renameat2()
+_UNLOADED = object()
+_renameat2 = _UNLOADED
+
+
+def renameat2():
+    """Return renameat2 (loaded on first use) or None; tests put a stand-in in _renameat2."""
+    global _renameat2
+    if _renameat2 is _UNLOADED:
+        _renameat2 = _load_renameat2()
+    return _renameat2
 
 
 def fsync_directory(directory: Path) -> None:
@@ -129,8 +139,11 @@ def rename_no_replace(source: Path, target: Path) -> None:
     mkdir and is renamed onto that empty reservation: rename(2) replaces only an empty directory,
     and fails when another writer has put anything there meanwhile.
     """
-    if _renameat2 is not None:
-        result = _renameat2(
+    function = renameat2()
+    if function is not None:
+        import ctypes  # loaded by renameat2() already
+
+        result = function(
             AT_FDCWD, os.fsencode(source), AT_FDCWD, os.fsencode(target), RENAME_NOREPLACE
         )
         if result == 0:

@@ -5,6 +5,7 @@
                failures_window=86400, llm_success_max_age=21600,
                min_free_bytes=200 MiB, min_free_ratio=0.05)            seconds, bytes
     check_state(state, budget_usd, thresholds, now=None) -> list[Finding]   all of the below
+    CHECK_NAMES                                   their names, in that order
     heartbeat_finding(heartbeat, now, max_age)
     backlog_finding(state, now, max_age)
     failures_finding(state, now, window)
@@ -19,8 +20,8 @@ The detail texts are the ones agentctl alerts with, so an owner reading the agen
 agentctl's alert sees one problem in the same words.
 """
 
-import shutil
-from dataclasses import dataclass
+import os
+from collections import namedtuple
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,29 +33,36 @@ from .layout import COSTS, FAILED, INCOMING, REVIEW, sidecar_path, visible_files
 from .times import age_seconds, human_duration, parse_time, utc_now
 
 MIB = 1024 * 1024
+# What check_state() looks at, from the state directory's files alone: a host tool that also runs
+# the agent's own `health` needs report only the other checks (services) from it.
+CHECK_NAMES = ("heartbeat", "backlog", "failures", "review", "budget", "prices", "llm", "disk")
 
 
-@dataclass(frozen=True)
-class Finding:
-    name: str
-    ok: bool
-    detail: str
+# Named tuples, not dataclasses: agentctl imports this module on every run, and dataclasses (with
+# inspect) would be a tenth of its start-up.
+class Finding(namedtuple("Finding", ("name", "ok", "detail"))):
+    """One check's result: its name, whether it passed, and what it found in words."""
+
+    __slots__ = ()
 
     def to_json(self) -> dict:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """When a check fails; every duration in seconds."""
-
-    heartbeat_max_age: float = 10 * 60
-    backlog_max_age: float = 30 * 60
-    review_max_age: float | None = None
-    failures_window: float = 24 * 3600
-    llm_success_max_age: float = 6 * 3600
-    min_free_bytes: int = 200 * MIB
-    min_free_ratio: float = 0.05
+Thresholds = namedtuple(
+    "Thresholds",
+    (
+        "heartbeat_max_age",
+        "backlog_max_age",
+        "review_max_age",  # None: a wait for a human is never a problem by itself
+        "failures_window",
+        "llm_success_max_age",
+        "min_free_bytes",
+        "min_free_ratio",
+    ),
+    defaults=(10 * 60, 30 * 60, None, 24 * 3600, 6 * 3600, 200 * MIB, 0.05),
+)
+Thresholds.__doc__ = "When a check fails; every duration in seconds, sizes in bytes."
 
 
 def placed_time(item: Path) -> float | None:
@@ -191,15 +199,18 @@ def llm_finding(
 
 
 def disk_finding(path: Path, min_free_bytes: int, min_free_ratio: float) -> Finding:
-    usage = shutil.disk_usage(path if path.exists() else path.parent)
-    ok = usage.free >= min_free_bytes and usage.free / usage.total >= min_free_ratio
-    return Finding("disk", ok, f"{usage.free // MIB} MB free")
+    # shutil.disk_usage's arithmetic, straight from statvfs (shutil is slow to import).
+    usage = os.statvfs(path if path.exists() else path.parent)
+    total, free = usage.f_blocks * usage.f_frsize, usage.f_bavail * usage.f_frsize
+    ok = free >= min_free_bytes and (total and free / total) >= min_free_ratio
+    return Finding("disk", ok, f"{free // MIB} MB free")
 
 
 def check_state(
-    state: Path, budget_usd, thresholds: Thresholds = Thresholds(), now: datetime | None = None
+    state: Path, budget_usd, thresholds: Thresholds | None = None, now: datetime | None = None
 ) -> list[Finding]:
     """Run every check over one agent's state directory; read only, no lock taken."""
+    thresholds = thresholds or Thresholds()
     now = now or utc_now()
     heartbeat = read_heartbeat(state)
     facts = DayFacts.of(read_records(state / COSTS, now.date(), now.date()))

@@ -3,15 +3,19 @@
 RetryPolicy(max_attempts=4, max_total_seconds=120, timeout_seconds=30, base_delay_seconds=1,
             max_delay_seconds=30)
     .backoff(attempt, rng) -> seconds            full-jitter exponential backoff
-next_delay(policy, attempt, elapsed, what, failure, status, server_wait, rng) -> seconds
-    the wait before the next attempt, or TransientError when the attempts or the budget are
-    used up (a server's own wait, Retry-After or Telegram's retry_after, is honoured or, when
-    it does not fit, given up on at once)
+Attempts(policy, what, *, sleep=time.sleep, rng=random.random, on_wait=None)
+    .timeout() -> seconds      for the next attempt; TransientError when no time is left
+    .failed(failure, status=None, server_wait=None)   log, then wait before the next attempt;
+        TransientError when the attempts or the budget are used up (a server's own wait,
+        Retry-After or Telegram's retry_after, is honoured or, when it does not fit, given up
+        on at once)
 wait(seconds, sleep, on_wait)                    sleep in slices, calling on_wait before each
 parse_retry_after(header) -> seconds | None      delta-seconds or an HTTP date
 """
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,12 +98,50 @@ def next_delay(
     return delay
 
 
-def budget_used_up(policy: RetryPolicy, what: str, attempt: int) -> TransientError:
-    """The error for an attempt that finds no time left before it starts."""
-    return TransientError(
-        f"{what}: gave up, the {policy.max_total_seconds:g}s retry budget is used up "
-        f"after {attempt} attempt(s)"
-    )
+class Attempts:
+    """The attempts of one logical call: the time each may take, the wait after each failure."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        what: str,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        on_wait: Callable[[float], object] | None = None,
+    ):
+        self.policy, self.what = policy, what
+        self.sleep, self.rng, self.on_wait = sleep, rng, on_wait
+        self.started = time.monotonic()
+        self.made = 0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def timeout(self) -> float:
+        """Return the timeout of the next attempt; TransientError when no time is left for it."""
+        remaining = self.policy.max_total_seconds - self.elapsed()
+        if remaining <= 0:
+            raise TransientError(
+                f"{self.what}: gave up, the {self.policy.max_total_seconds:g}s retry budget is "
+                f"used up after {self.made} attempt(s)"
+            )
+        return min(self.policy.timeout_seconds, remaining)
+
+    def failed(self, failure: str, status: int | None = None, server_wait=None) -> None:
+        """Wait before the next attempt, or raise TransientError when there is none."""
+        delay = next_delay(
+            self.policy,
+            self.made,
+            self.elapsed(),
+            what=self.what,
+            failure=failure,
+            status=status,
+            server_wait=server_wait,
+            rng=self.rng,
+        )
+        wait(delay, self.sleep, self.on_wait)
+        self.made += 1
 
 
 def wait(seconds: float, sleep: Callable[[float], object], on_wait=None) -> None:

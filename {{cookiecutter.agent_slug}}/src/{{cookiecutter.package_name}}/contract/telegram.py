@@ -32,8 +32,7 @@ from collections.abc import Callable
 
 from .errors import PermanentError, TransientError
 from .redact import Redactor
-from .retry import RetryPolicy, body_retry_after, budget_used_up, next_delay, parse_retry_after
-from .retry import wait as wait_in_slices
+from .retry import Attempts, RetryPolicy, body_retry_after, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -143,17 +142,10 @@ class TelegramClient:
         return len(parts)
 
     def _send_part(self, part: str) -> dict:
-        started = time.monotonic()
+        attempts = Attempts(self.policy, WHAT, sleep=self.sleep, rng=self.rng, on_wait=self.on_wait)
         migrated = False
-        attempt = 0
         while True:
-            elapsed = time.monotonic() - started
-            remaining = self.policy.max_total_seconds - elapsed
-            if remaining <= 0:
-                raise budget_used_up(self.policy, WHAT, attempt)
-            status, body, server_wait, failure = self._post(
-                part, min(self.policy.timeout_seconds, remaining)
-            )
+            status, body, server_wait, failure = self._post(part, attempts.timeout())
             if status is not None and status < 300:
                 return self._result(body)
             new_chat = _migrate_to(body) if status == 400 else None
@@ -177,18 +169,7 @@ class TelegramClient:
                 raise self._refusal(status, detail)
             if status is not None:
                 failure = f"HTTP {status}" + (f" ({detail})" if detail else "")
-            delay = next_delay(
-                self.policy,
-                attempt,
-                time.monotonic() - started,
-                what=WHAT,
-                failure=failure,
-                status=status,
-                server_wait=server_wait,
-                rng=self.rng,
-            )
-            wait_in_slices(delay, self.sleep, self.on_wait)
-            attempt += 1
+            attempts.failed(failure, status, server_wait)
 
     def _post(self, part: str, timeout: float):
         """Send once; return (status or None, decoded body, server's wait, failure text)."""

@@ -22,14 +22,7 @@ import requests
 
 from ..contract.errors import PermanentError, TransientError
 from ..contract.redact import Redactor
-from ..contract.retry import (
-    RetryPolicy,
-    body_retry_after,
-    budget_used_up,
-    next_delay,
-    parse_retry_after,
-    wait,
-)
+from ..contract.retry import Attempts, RetryPolicy, body_retry_after, parse_retry_after
 
 __all__ = ["PermanentError", "RetryPolicy", "TransientError", "request"]
 
@@ -75,17 +68,13 @@ def request(
     PermanentError for an answer that retrying cannot fix.
     """
     hidden = _hidden_values(url, kwargs.get("headers"), secrets)
-    started = time.monotonic()
-    for attempt in range(policy.max_attempts):
-        remaining = policy.max_total_seconds - (time.monotonic() - started)
-        if remaining <= 0:
-            raise budget_used_up(policy, what, attempt)
+    attempts = Attempts(policy, what, sleep=sleep, rng=rng, on_wait=on_wait)
+    while True:
+        timeout = attempts.timeout()
         server_wait = None
         status = None
         try:
-            response = session.request(
-                method, url, timeout=min(policy.timeout_seconds, remaining), **kwargs
-            )
+            response = session.request(method, url, timeout=timeout, **kwargs)
         except requests.Timeout as error:
             failure = f"timeout ({type(error).__name__})"
         except NOT_SENT_ERRORS as error:
@@ -105,19 +94,7 @@ def request(
             server_wait = retry_after_seconds(response)
             response.close()
 
-        delay = next_delay(
-            policy,
-            attempt,
-            time.monotonic() - started,
-            what=what,
-            failure=failure,
-            status=status,
-            server_wait=server_wait,
-            rng=rng,
-        )
-        wait(delay, sleep, on_wait)
-    # Reached only with max_attempts < 1.
-    raise PermanentError(f"{what}: RetryPolicy.max_attempts must be at least 1")
+        attempts.failed(failure, status, server_wait)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
