@@ -12,8 +12,7 @@ import stat
 from dataclasses import field, make_dataclass
 from pathlib import Path
 
-# The .env format is read by this one call (python-dotenv underneath): to change readers, change it.
-from .env_file import read_env_file
+from ..contract import envfile
 from .settings_schema import SECRET_KEYS, SETTINGS, SettingsError
 
 __all__ = ["SECRET_KEYS", "Settings", "SettingsError", "load_settings", "read_env_file"]
@@ -25,6 +24,14 @@ LOCAL_ENV_FILE = ".env"
 LOCAL_STATE_DIR = "var"
 LOG_FILE_NAME = "agent.log"
 MIN_SECRET_LENGTH = 6
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read the .env file with the contract's reader (the format roles/agent writes)."""
+    try:
+        return envfile.read_env_file(path)
+    except envfile.EnvFormatError as error:
+        raise SettingsError(str(error)) from None
 
 
 def secrets(self) -> list[str]:
