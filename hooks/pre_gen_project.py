@@ -58,7 +58,12 @@ def load_layout(directory: Path) -> ModuleType:
     path = next(directory.glob(LAYOUT_GLOB))
     spec = importlib.util.spec_from_file_location("pillars_contract_layout", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # No __pycache__ in the template's contract folder: cookiecutter would copy it into the agent.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 

@@ -1,7 +1,8 @@
 """The contract package is copied, not rendered: every copy of it is the template's, byte for byte.
 
 The agent imports it as <package>.contract; the health role ships the same files next to agentctl.
-Both must be the template's files exactly, so the two sides cannot drift apart.
+Both must be the template's files exactly, so the two sides cannot drift apart (the health role's
+copy, a link, is checked in test_agentctl_contract.py).
 """
 
 import fnmatch
@@ -16,7 +17,6 @@ from test_cookiecutter_generation import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_CONTRACT = next(REPO_ROOT.glob("{{cookiecutter.agent_slug}}/src/*/contract"))
-HEALTH_FILES = REPO_ROOT / "roles" / "health" / "files"
 
 
 def contract_files(folder: Path) -> dict[str, bytes]:
@@ -46,9 +46,4 @@ def test_a_baked_agent_holds_the_template_contract_byte_for_byte(
     (baked,) = project.glob("src/*/contract")
 
     assert contract_files(baked) == contract_files(TEMPLATE_CONTRACT)
-
-
-def test_every_copy_the_health_role_ships_is_the_template_contract():
-    copies = sorted(path.parent for path in HEALTH_FILES.rglob("contract/__init__.py"))
-    for copy in copies:
-        assert contract_files(copy) == contract_files(TEMPLATE_CONTRACT), copy
+    assert not (baked / "__pycache__").exists(), "the generator left bytecode in the contract"
