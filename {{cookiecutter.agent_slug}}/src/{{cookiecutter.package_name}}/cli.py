@@ -6,9 +6,8 @@ import logging
 import sys
 
 from . import AGENT_SLUG
-from .contract.costs import read_records
+from .contract.costs import GROUPINGS, read_records, summarize
 from .contract.times import DateError, parse_day
-from .observability.costs import GROUPINGS, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -236,10 +235,8 @@ def command_settings(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
-    from .observability.audit import AuditError
-    from .reliability.errors import PermanentError
+    from .reliability.errors import AuditError, PermanentError, SetupError
     from .reliability.inbox import AlreadyRunning, StateDirError
-    from .runtime.protocol import SetupError
     from .security.settings import SettingsError
 
     args = build_parser().parse_args(argv)

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 import stubs
-from {{ cookiecutter.package_name }}.contract.costs import read_records
+from {{ cookiecutter.package_name }}.contract.costs import read_records, summarize
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
-from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable, summarize
+from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable
 from {{ cookiecutter.package_name }}.observability.prices import PriceFileError
 
 AGENT = "test-agent"

@@ -1,6 +1,5 @@
 """Settings and secrets: one private .env, nothing exported, every bad value named with its fix."""
 
-import dataclasses
 import io
 import logging
 import os
@@ -408,10 +407,16 @@ def test_the_settings_table_has_one_row_per_declared_key(capsys):
     assert all(row.count(" | ") == 2 for row in rows)
 
 
-def test_settings_has_one_attribute_per_declared_key_and_its_locations():
-    names = [f.name for f in dataclasses.fields(settings_module.Settings)]
+def test_settings_has_one_attribute_per_declared_key_and_its_locations(tmp_path):
+    names = list(settings_module.Settings.__slots__)
 
     assert names == ["state_dir", "env_file", *(setting.attribute for setting in SETTINGS)]
+    settings = settings_module.Settings(state_dir=tmp_path)
+    assert all(getattr(settings, s.attribute) == s.default for s in SETTINGS)
+    with pytest.raises(AttributeError, match="read-only"):
+        settings.llm_model = "another"
+    with pytest.raises(TypeError, match="llm_modell"):
+        settings_module.Settings(state_dir=tmp_path, llm_modell="typo")
 
 
 def test_the_secrets_are_the_declared_ones_under_their_usual_names():

@@ -4,12 +4,14 @@
     read_records(directory, since, until)          the days since..until, only their files read
     amount(record) -> Decimal | None               cost_usd, exact; None when unpriced
     DayFacts.of(records)                           spent_usd (Decimal), unpriced_models, last_ok
+    summarize(records, by) -> list of dict         calls, tokens and cost by day, model or purpose
 
 Field names follow the OpenTelemetry GenAI conventions: gen_ai.request.model, gen_ai.response.model,
 gen_ai.usage.input_tokens, ...; cost_usd is null when the model's price is unknown (never $0).
 """
 
 import json
+from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ from .layout import COST_FILE_SUFFIX
 REQUEST_MODEL = "gen_ai.request.model"
 RESPONSE_MODEL = "gen_ai.response.model"
 UNKNOWN_MODEL = "?"
+GROUPINGS = ("day", "model", "purpose")
 
 
 def read_cost_records(path: Path):
@@ -94,3 +97,34 @@ class DayFacts:
                 facts.last_ok = max(facts.last_ok or stamp, stamp)
         facts.unpriced_models = sorted(unpriced)
         return facts
+
+
+def summarize(records, by: str) -> list[dict]:
+    """Group records by day, model or purpose: calls, tokens, known cost, calls of unknown price."""
+    groups: dict[str, dict] = defaultdict(
+        lambda: {
+            "calls": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": Decimal(0),
+            "unpriced_calls": 0,
+        }
+    )
+    for record in records:
+        key = {
+            "day": str(record.get("ts", ""))[:10],
+            "model": record.get("gen_ai.request.model") or "?",
+            "purpose": record.get("purpose") or "?",
+        }[by]
+        group = groups[key]
+        group["calls"] += 1
+        group["input_tokens"] += int(record.get("gen_ai.usage.input_tokens") or 0)
+        group["output_tokens"] += int(record.get("gen_ai.usage.output_tokens") or 0)
+        if record.get("cost_usd") is None:
+            group["unpriced_calls"] += 1
+        else:
+            group["cost_usd"] += Decimal(str(record["cost_usd"]))
+    return [
+        {by: key, **values, "cost_usd": float(values["cost_usd"])}
+        for key, values in sorted(groups.items())
+    ]

@@ -17,6 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..contract.files import atomic_write_json
+from ..reliability.errors import AuditError
+
+__all__ = ["AuditError", "AuditLog", "verify"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +35,6 @@ def entry_hash(entry: dict) -> str:
     body = {key: value for key, value in entry.items() if key != "hash"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-class AuditError(Exception):
-    """The audit log cannot be written: the agent stops rather than act without a record."""
 
 
 @dataclass

@@ -10,9 +10,7 @@ import errno
 import json
 import logging
 import os
-from collections import defaultdict
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from ..contract.costs import DayFacts, read_records
@@ -20,8 +18,6 @@ from ..contract.times import today_utc
 from .prices import Price, Snapshot, read_price_file
 
 logger = logging.getLogger(__name__)
-
-GROUPINGS = ("day", "model", "purpose")
 
 
 class PriceTable:
@@ -162,34 +158,3 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def summarize(records, by: str) -> list[dict]:
-    """Group records by day, model or purpose: calls, tokens, known cost, calls of unknown price."""
-    groups: dict[str, dict] = defaultdict(
-        lambda: {
-            "calls": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cost_usd": Decimal(0),
-            "unpriced_calls": 0,
-        }
-    )
-    for record in records:
-        key = {
-            "day": str(record.get("ts", ""))[:10],
-            "model": record.get("gen_ai.request.model") or "?",
-            "purpose": record.get("purpose") or "?",
-        }[by]
-        group = groups[key]
-        group["calls"] += 1
-        group["input_tokens"] += int(record.get("gen_ai.usage.input_tokens") or 0)
-        group["output_tokens"] += int(record.get("gen_ai.usage.output_tokens") or 0)
-        if record.get("cost_usd") is None:
-            group["unpriced_calls"] += 1
-        else:
-            group["cost_usd"] += Decimal(str(record["cost_usd"]))
-    return [
-        {by: key, **values, "cost_usd": float(values["cost_usd"])}
-        for key, values in sorted(groups.items())
-    ]

@@ -8,7 +8,6 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
 from ..contract.redact import REDACTED, Redactor
@@ -53,6 +52,8 @@ def configure_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        from logging.handlers import WatchedFileHandler  # with socket: only when a file is set
+
         handlers.append(WatchedFileHandler(log_file, encoding="utf-8"))
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..reliability.errors import SetupError as SetupError  # raised by a job: imported from here
+
 
 class ItemFailed(Exception):
     """This input can never succeed; the message is the reason shown in failed/."""
@@ -28,10 +30,6 @@ class ItemFailed(Exception):
 
 class TryLater(Exception):
     """This input may succeed on a later attempt (the item goes back to incoming/)."""
-
-
-class SetupError(Exception):
-    """The job's own data cannot be loaded (a bad file named in the settings); one line says why."""
 
 
 @dataclass

@@ -9,7 +9,6 @@ settings_schema.py; the Settings class is made from that declaration.
 import logging
 import os
 import stat
-from dataclasses import field, make_dataclass
 from pathlib import Path
 
 from ..contract import envfile
@@ -44,25 +43,46 @@ def max_file_bytes(self) -> int:
     return int(self.max_file_mb * 1024 * 1024)
 
 
-Settings = make_dataclass(
-    "Settings",
-    [
-        ("state_dir", Path),
-        ("env_file", Path | None, field(default=None)),
-        *(
-            (
-                setting.attribute,
-                setting.annotation,
-                field(default=setting.default, repr=not setting.secret),
-            )
+class Settings:
+    """Every setting the agent reads (settings_schema.SETTINGS), and where from; read-only.
+
+    A plain class rather than a dataclass: dataclasses imports inspect, a fifth of a read-only
+    command's start-up. Secrets are left out of repr().
+    """
+
+    __slots__ = ("state_dir", "env_file", *(setting.attribute for setting in SETTINGS))
+
+    def __init__(self, state_dir: Path, env_file: Path | None = None, **values):
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"Settings got unknown settings: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "state_dir", state_dir)
+        object.__setattr__(self, "env_file", env_file)
+        for setting in SETTINGS:
+            value = values.get(setting.attribute, setting.default)
+            object.__setattr__(self, setting.attribute, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"settings are read-only: cannot set {name}")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        shown = {"state_dir": self.state_dir, "env_file": self.env_file}
+        shown.update(
+            (setting.attribute, getattr(self, setting.attribute))
             for setting in SETTINGS
-        ),
-    ],
-    frozen=True,
-    namespace={"secrets": secrets, "max_file_bytes": property(max_file_bytes)},
-)
-Settings.__module__ = __name__
-Settings.__doc__ = "Every setting the agent reads (settings_schema.SETTINGS), and where from."
+            if not setting.secret
+        )
+        return "Settings(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
+
+    secrets = secrets
+    max_file_bytes = property(max_file_bytes)
 
 
 def find_env_file(explicit: str | None = None) -> tuple[Path | None, bool]:

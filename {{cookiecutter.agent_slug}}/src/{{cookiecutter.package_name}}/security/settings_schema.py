@@ -8,8 +8,7 @@ unit names; `clean` normalises the text before it is checked.
 
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 # Baked answers: whether this agent was made with Telegram alerts (its settings are shown in
@@ -38,38 +37,30 @@ def upper(text: str) -> str:
     return text.strip().upper()
 
 
-@dataclass(frozen=True)
-class Setting:
+# A named tuple rather than a dataclass: dataclasses imports inspect, a fifth of a read-only
+# command's start-up.
+_SettingFields = namedtuple(
+    "_SettingFields",
+    "key kind default help minimum choices secret clean example shown_default telegram",
+    defaults=(None, (), False, str.strip, None, None, False),
+)
+
+
+class Setting(_SettingFields):
     """One .env key: how it is read, checked and documented.
 
-    `example` is the value .env.example shows when it is not the default; `shown_default` is how
-    the docs state a default that is not one fixed value; `telegram` keys are shown in
-    .env.example only when the agent was baked with Telegram alerts.
+    key, kind, default and help, then optionally: minimum, choices, secret, clean (how raw text is
+    tidied), `example` (the value .env.example shows when it is not the default), `shown_default`
+    (how the docs state a default that is not one fixed value) and `telegram` (shown in
+    .env.example only when the agent was baked with Telegram alerts).
     """
 
-    key: str
-    kind: str
-    default: object
-    help: str
-    minimum: float | None = None
-    choices: tuple[str, ...] = ()
-    secret: bool = False
-    clean: Callable[[str], str] = str.strip
-    example: str | None = None
-    shown_default: str | None = None
-    telegram: bool = False
+    __slots__ = ()
 
     @property
     def attribute(self) -> str:
         """The name of the Settings attribute that holds the value."""
         return self.key.lower()
-
-    @property
-    def annotation(self) -> object:
-        """The type of the Settings attribute."""
-        kinds = {TEXT: str, WHOLE: int, NUMBER: float, PATH: Path, SERVICES: tuple[str, ...]}
-        kind = kinds[self.kind]
-        return kind | None if self.default is None else kind
 
     def parse(self, raw: str) -> object:
         """Return the value raw stands for (the default when it is blank), or say why it cannot be.
