@@ -38,10 +38,6 @@ class BakedAgent:
     def people_csv(self) -> Path:
         return self.project / "samples" / "people.csv"
 
-    @property
-    def prices_json(self) -> Path:
-        return self.project / "src" / self.package / "observability" / "prices.json"
-
     def env_file(self, path: Path, **settings: str) -> Path:
         """Write the project's .env.example with settings changed (or added), mode 0600."""
         lines = (self.project / ENV_EXAMPLE).read_text(encoding="utf-8").splitlines()

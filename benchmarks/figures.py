@@ -47,7 +47,11 @@ IDLE_SECONDS = 6.0
 # Older than the inbox's settle time, so every document is picked up at once.
 SETTLED_AGE_SECONDS = 60
 READY_LINE = "ready"
+# The goals (docs/benchmarks.md states each with its baseline).
+IDLE_RSS_GOAL = 1.20
+START_GOAL = 1.3
 THROUGHPUT_GOAL = 0.25
+COSTS_STARTUP_GOAL = 2.0
 START_SAMPLES_PER_REP = 4
 DUMMY_API_KEY = "bench-dummy-api-key"
 # Nothing listens there; an idle agent never calls its provider anyway.
@@ -104,6 +108,12 @@ print(json.dumps({"calls": calls, "cost_usd": round(total, 6)}))
 """
 
 COST_MODELS = (("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o-mini"))
+# Their prices in USD per million tokens, as the agent's genai-prices snapshot lists them (the
+# records only need to look like the agent's: the reports are timed, not priced).
+COST_PRICES = {
+    "claude-sonnet-4-5": {"input": 3.0, "output": 15.0, "cache_read": 0.3},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.6, "cache_read": 0.075},
+}
 COST_ERROR_RATE = 0.02
 SECONDS_PER_DAY = 86_400
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)")
@@ -256,13 +266,13 @@ def idle_memory(bench: Bench) -> Row:
     return Row(
         figure="Idle RSS of a running agent (`run`, nothing to do)",
         baseline_name="a process that imports requests and sleeps",
-        goal="≤ 1.25× the floor",
+        goal=f"≤ {IDLE_RSS_GOAL:.2f}× the floor",
         measured=measured,
         baseline=floor,
         ratio=ratio,
         ratio_text=f"{ratio:.2f}× the floor; {measured.median / bare.median:.2f}× bare Python "
         f"({bare.text()})",
-        passed=ratio <= 1.25,
+        passed=ratio <= IDLE_RSS_GOAL,
     )
 
 
@@ -312,12 +322,12 @@ def start_to_ready(bench: Bench) -> Row:
     return Row(
         figure="Start to READY=1 (import + config + db open)",
         baseline_name="a process that only does `import requests`",
-        goal="≤ 1.5× the baseline",
+        goal=f"≤ {START_GOAL}× the baseline",
         measured=measured,
         baseline=baseline,
         ratio=ratio,
         ratio_text=f"{ratio:.2f}× the baseline",
-        passed=ratio <= 1.5,
+        passed=ratio <= START_GOAL,
     )
 
 
@@ -457,19 +467,12 @@ class CostHistory:
         return self.agents * self.days * self.calls_per_day
 
 
-def _price(models: dict, model: str) -> dict | None:
-    for known in sorted(models, key=len, reverse=True):
-        if model.startswith(known):
-            return models[known]
-    return None
-
-
 def generate_agent_costs(job: tuple) -> None:
     """Write one agent's cost history: one file per UTC day, records shaped like the agent's."""
-    costs_dir, slug, number, template, prices, days, calls, today = job
+    costs_dir, slug, number, template, days, calls, today = job
     rng = random.Random(number)
     system, model = COST_MODELS[number % len(COST_MODELS)]
-    price = _price(prices, model)
+    price = COST_PRICES[model]
     costs_dir.mkdir(parents=True)
     for offset in range(days):
         day = today - timedelta(days=offset)
@@ -483,18 +486,14 @@ def generate_agent_costs(job: tuple) -> None:
             output_tokens = rng.randint(40, 700)
             cache_read = rng.choice((0, 0, 1024, 2048))
             failed = rng.random() < COST_ERROR_RATE
-            cost = (
-                round(
-                    (
-                        input_tokens * price["input"]
-                        + output_tokens * price["output"]
-                        + cache_read * price.get("cache_read", price["input"])
-                    )
-                    / 1_000_000,
-                    8,
+            cost = round(
+                (
+                    input_tokens * price["input"]
+                    + output_tokens * price["output"]
+                    + cache_read * price.get("cache_read", price["input"])
                 )
-                if price
-                else None
+                / 1_000_000,
+                8,
             )
             record = dict(template)
             record.update(
@@ -509,6 +508,8 @@ def generate_agent_costs(job: tuple) -> None:
                     "gen_ai.usage.cache_read.input_tokens": cache_read,
                     "gen_ai.usage.cache_creation.input_tokens": 0,
                     "cost_usd": cost,
+                    "price_match": "exact",
+                    "price_model": model,
                     "latency_ms": round(rng.uniform(300, 9000), 1),
                     "item_id": f"{rng.getrandbits(64):016x}",
                     "status": "error" if failed else "ok",
@@ -526,7 +527,6 @@ def generate_costs(bench: Bench, history: CostHistory, state_root: Path) -> Path
     template = json.loads(
         min((state / "costs").glob("*.jsonl")).read_text(encoding="utf-8").splitlines()[0]
     )
-    prices = json.loads(bench.agent.prices_json.read_text(encoding="utf-8"))["models"]
     today = datetime.now(UTC).date()
     slugs = [f"bench-agent-{n:02d}" for n in range(1, history.agents + 1)]
     jobs = [
@@ -535,7 +535,6 @@ def generate_costs(bench: Bench, history: CostHistory, state_root: Path) -> Path
             slug,
             n,
             template,
-            prices,
             history.days,
             history.calls_per_day,
             today,
@@ -551,6 +550,8 @@ def generate_costs(bench: Bench, history: CostHistory, state_root: Path) -> Path
     )
     with multiprocessing.Pool(os.cpu_count() or 1) as pool:
         pool.map(generate_agent_costs, jobs)
+    for slug in slugs:  # a state directory the agent made: read-only commands refuse any other
+        shutil.copyfile(state / "agent.db", state_root / slug / "agent.db")
     everything = state_root.parent / "all-costs.jsonl"
     with everything.open("wb") as output:
         for slug in slugs:
@@ -643,9 +644,13 @@ def cost_queries(bench: Bench, history: CostHistory) -> list[Row]:
             )
 
     agent_times, agentctl_times, scan_times = Series("s"), Series("s"), Series("s")
+    json_times = Series("s")
+    json_argv = [python, "-c", "import json"]
     for rep in range(bench.reps):
         logger.info("Cost queries, repetition %d of %d", rep + 1, bench.reps)
-        agent_times.add(timed(agent_argv, clean_environment(), "the agent's costs")[0])
+        for _ in range(START_SAMPLES_PER_REP):
+            agent_times.add(timed(agent_argv, clean_environment(), "the agent's costs")[0])
+            json_times.add(timed(json_argv, clean_environment(), "python -c 'import json'")[0])
         if agentctl_ready:
             agentctl_times.add(timed(agentctl_argv, agentctl_env, "agentctl costs")[0])
         scan_times.add(timed(scan_argv, clean_environment(), "the full scan")[0])
@@ -690,6 +695,20 @@ def cost_queries(bench: Bench, history: CostHistory) -> list[Row]:
             ratio=speedup,
             ratio_text=f"{format_number(speedup)}× faster",
             passed=speedup >= 10,
+        )
+    )
+    ratio = agent_times.median / json_times.median
+    rows.append(
+        Row(
+            figure=f"`{bench.agent.slug} costs --since yesterday`, one agent: the files of "
+            f"yesterday and today ({history.calls_per_day * wanted_days} records)",
+            baseline_name="`python3 -c 'import json'` (the interpreter and one import)",
+            goal=f"≤ {COSTS_STARTUP_GOAL}× the baseline",
+            measured=agent_times,
+            baseline=json_times,
+            ratio=ratio,
+            ratio_text=f"{ratio:.2f}× the baseline",
+            passed=ratio <= COSTS_STARTUP_GOAL,
         )
     )
     return rows
