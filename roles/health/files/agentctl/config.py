@@ -11,53 +11,58 @@ CONFIG_ENV = "AGENTCTL_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/agents/agentctl.conf")
 
 
-DEFAULT_CONFIG = {
-    "admin_group": "pillars-admin",
-    "sudo": True,
-    "agents_dir": "/srv/agents",
-    "state_root": "/var/lib/agents",
-    "logs_root": "/var/log/agents",
-    "config_root": "/etc/agents",
-    "state_dir": "/var/lib/agentctl",
-    "audit_log": "/var/log/agents/agentctl.log",
-    "secret_file": "/etc/agents/agentctl.secret",
-    "telegram_api_base": "https://api.telegram.org",
-    "telegram_chat_id": "",
-    "telegram_timeout_seconds": 10,
-    "telegram_max_wait_seconds": 120,
-    "heartbeat_url": "",
-    "reminder_hours": 4,
-    "heartbeat_max_age_minutes": 10,
-    "backlog_max_age_minutes": 30,
-    "review_max_age_hours": 24,
-    "restart_alert_count": 1,
-    "disk_max_percent": 90,
-    "memory_max_percent": 90,
-    "agent_memory_max_percent": 90,
-    "run_agent_health": True,
-    "journal_lines": 20,
+# Each setting once: its kind (how load_config checks it) and its default. The health role writes
+# agentctl.conf from roles/health/defaults (tests/test_agentctl_config.py holds the two together).
+PATH, NUMBER, NON_NEGATIVE, PERCENT, WHOLE, BOOL, STRING = (
+    "path",
+    "number above 0",
+    "number, 0 or more",
+    "percentage",
+    "whole number",
+    "bool",
+    "string",
+)
+SETTINGS = {
+    "admin_group": (STRING, "pillars-admin"),
+    "sudo": (BOOL, True),
+    "agents_dir": (PATH, "/srv/agents"),
+    "state_root": (PATH, "/var/lib/agents"),
+    "logs_root": (PATH, "/var/log/agents"),
+    "config_root": (PATH, "/etc/agents"),
+    "state_dir": (PATH, "/var/lib/agentctl"),
+    "audit_log": (PATH, "/var/log/agents/agentctl.log"),
+    "secret_file": (PATH, "/etc/agents/agentctl.secret"),
+    "telegram_api_base": (STRING, "https://api.telegram.org"),
+    "telegram_chat_id": (STRING, ""),
+    "telegram_timeout_seconds": (NUMBER, 10),
+    "telegram_max_wait_seconds": (NON_NEGATIVE, 120),
+    "heartbeat_url": (STRING, ""),
+    "reminder_hours": (NUMBER, 4),
+    "heartbeat_max_age_minutes": (NUMBER, 10),
+    "backlog_max_age_minutes": (NUMBER, 30),
+    "review_max_age_hours": (NUMBER, 24),
+    "restart_alert_count": (WHOLE, 1),
+    "disk_max_percent": (PERCENT, 90),
+    "memory_max_percent": (PERCENT, 90),
+    "agent_memory_max_percent": (PERCENT, 90),
+    "run_agent_health": (BOOL, True),
+    "journal_lines": (WHOLE, 20),
 }
-PATH_KEYS = (
-    "agents_dir",
-    "state_root",
-    "logs_root",
-    "config_root",
-    "state_dir",
-    "audit_log",
-    "secret_file",
-)
-POSITIVE_NUMBER_KEYS = (
-    "telegram_timeout_seconds",
-    "reminder_hours",
-    "heartbeat_max_age_minutes",
-    "backlog_max_age_minutes",
-    "review_max_age_hours",
-)
-NON_NEGATIVE_NUMBER_KEYS = ("telegram_max_wait_seconds",)
-PERCENT_KEYS = ("disk_max_percent", "memory_max_percent", "agent_memory_max_percent")
-POSITIVE_INT_KEYS = ("restart_alert_count", "journal_lines")
-BOOL_KEYS = ("sudo", "run_agent_health")
-STRING_KEYS = ("admin_group", "telegram_api_base", "telegram_chat_id", "heartbeat_url")
+DEFAULT_CONFIG = {key: default for key, (_, default) in SETTINGS.items()}
+URL_KEYS = ("telegram_api_base", "heartbeat_url")
+
+
+def keys_of(kind: str) -> tuple[str, ...]:
+    return tuple(key for key, (of_kind, _) in SETTINGS.items() if of_kind == kind)
+
+
+PATH_KEYS = keys_of(PATH)
+POSITIVE_NUMBER_KEYS = keys_of(NUMBER)
+NON_NEGATIVE_NUMBER_KEYS = keys_of(NON_NEGATIVE)
+PERCENT_KEYS = keys_of(PERCENT)
+POSITIVE_INT_KEYS = keys_of(WHOLE)
+BOOL_KEYS = keys_of(BOOL)
+STRING_KEYS = keys_of(STRING)
 
 
 def load_config(path: Path) -> dict:
@@ -109,7 +114,7 @@ def load_config(path: Path) -> dict:
     for key in STRING_KEYS:
         if not isinstance(config[key], str):
             problems.append(f"{key} must be a string")
-    for key in ("telegram_api_base", "heartbeat_url"):
+    for key in URL_KEYS:
         value = config[key]
         if isinstance(value, str) and value and not re.match(r"^https?://[^\s/]+", value):
             problems.append(f"{key} must be an http(s) URL")
