@@ -6,8 +6,9 @@ An item's end state and the effects it owes (its result file, its messages) are 
 transaction; the effects table is then the durable queue a sender works through (reliability/
 effects.py).
 
-Every statement is parameterized (ruff's S608 rule rejects SQL built from strings). WAL mode lets
-the CLI read while the agent writes; write transactions BEGIN IMMEDIATE so they never deadlock.
+The tables are in schema.py. Every statement is parameterized (ruff's S608 rule rejects SQL built
+from strings). WAL mode lets the CLI read while the agent writes; write transactions BEGIN
+IMMEDIATE so they never deadlock.
 """
 
 import json
@@ -17,56 +18,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .schema import MIGRATIONS, SCHEMA, TABLE_INFO
+
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 10
-# reviews.candidates holds the choices a review offers, a JSON list of the job's objects; the column
-# keeps the name it had before jobs were pluggable, so older databases open as they are.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    content_hash TEXT PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    crashes INTEGER NOT NULL DEFAULT 0,
-    round INTEGER NOT NULL DEFAULT 1,
-    received TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    outbox TEXT,
-    reason TEXT
-);
-CREATE TABLE IF NOT EXISTS reviews (
-    item_id TEXT PRIMARY KEY,
-    file TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    candidates TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    created TEXT NOT NULL,
-    decided TEXT,
-    decision TEXT
-);
-CREATE TABLE IF NOT EXISTS effects (
-    key TEXT PRIMARY KEY,
-    item_id TEXT,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    tries INTEGER NOT NULL DEFAULT 0,
-    next_try REAL NOT NULL DEFAULT 0,
-    created TEXT NOT NULL,
-    sent TEXT,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS effects_pending ON effects (status, next_try);
-"""
-# Columns added after the first release: a database made by an older agent gets them on open.
-MIGRATIONS = {
-    ("items", "crashes"): "ALTER TABLE items ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",
-    ("items", "round"): "ALTER TABLE items ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
-}
-TABLE_INFO = {"items": "PRAGMA table_info(items)"}
 
 
 def now_iso() -> str:
