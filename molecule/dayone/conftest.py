@@ -190,9 +190,13 @@ def copy_checkout(destination: Path) -> None:
     ).stdout
     for relative in filter(None, listed.split("\0")):
         source = REPO_ROOT / relative
+        target = destination / relative
+        if source.is_symlink():  # git keeps links as links (agentctl's contract is one)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(os.readlink(source))
+            continue
         if not source.is_file():
             continue  # deleted in the work tree
-        target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
 
