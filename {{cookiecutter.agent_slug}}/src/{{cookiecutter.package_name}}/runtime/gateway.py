@@ -46,10 +46,28 @@ class Gateway:
             )
         return reached
 
+    def reads(self, media_type: str) -> bool:
+        """Whether the provider reads attachments of this media type (none does yet)."""
+        return media_type in getattr(self.provider(), "media_types", ())
+
     def ask(
-        self, system: str, prompt: str, *, purpose: str, max_tokens: int, item_id: str | None
+        self,
+        system: str,
+        prompt: str,
+        *,
+        purpose: str,
+        max_tokens: int,
+        item_id: str | None,
+        attachments: tuple = (),
+        read_via: str | None = None,
+        pages: int | None = None,
     ) -> str:
         """Call the LLM within the budget, recording the cost of every billed call."""
+        unread = [a.media_type for a in attachments if not self.reads(a.media_type)]
+        if unread:
+            raise PermanentError(
+                f"LLM_PROVIDER={self.settings.llm_provider} does not read {', '.join(unread)}"
+            )
         if self.budget_reached():
             raise BudgetReached
         agent, provider, model = self.agent, self.provider(), self.settings.llm_model
@@ -109,8 +127,28 @@ class ItemContext:
         self.db = agent.db
         self.item_id = item_id
 
-    def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int) -> str:
+    def ask(
+        self,
+        system: str,
+        prompt: str,
+        *,
+        purpose: str,
+        max_tokens: int,
+        attachments: tuple = (),
+        read_via: str | None = None,
+        pages: int | None = None,
+    ) -> str:
         with self.agent.clock.hold():
             return self.agent.gateway.ask(
-                system, prompt, purpose=purpose, max_tokens=max_tokens, item_id=self.item_id
+                system,
+                prompt,
+                purpose=purpose,
+                max_tokens=max_tokens,
+                item_id=self.item_id,
+                attachments=attachments,
+                read_via=read_via,
+                pages=pages,
             )
+
+    def reads(self, media_type: str) -> bool:
+        return self.agent.gateway.reads(media_type)

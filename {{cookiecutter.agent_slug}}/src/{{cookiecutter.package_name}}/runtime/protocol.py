@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..integrations.llm.attachments import Attachment as Attachment  # for ctx.ask(attachments=)
 from ..reliability.errors import SetupError as SetupError  # raised by a job: imported from here
 
 
@@ -59,8 +60,26 @@ class Context(Protocol):
     item_id: str
     db: Any  # the agent's Database, for a job that keeps tables of its own
 
-    def ask(self, system: str, prompt: str, *, purpose: str, max_tokens: int) -> str:
-        """Call the LLM within the daily budget; the cost is recorded, the call audited."""
+    def ask(
+        self,
+        system: str,
+        prompt: str,
+        *,
+        purpose: str,
+        max_tokens: int,
+        attachments: tuple[Attachment, ...] = (),
+        read_via: str | None = None,
+        pages: int | None = None,
+    ) -> str:
+        """Call the LLM within the daily budget; the cost is recorded, the call audited.
+
+        attachments: images or a PDF the model reads with the prompt (only media types for which
+        reads() is true); read_via and pages: how the document was read ("text", "text_layer",
+        "ocr", "model", joined by "+") and its page count, noted in the cost record.
+        """
+
+    def reads(self, media_type: str) -> bool:
+        """Whether the configured LLM reads attachments of this media type."""
 
 
 class Job(Protocol):
