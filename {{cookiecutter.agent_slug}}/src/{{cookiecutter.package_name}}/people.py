@@ -6,6 +6,7 @@ Every statement is parameterized, like security/db.py's.
 """
 
 import csv
+import json
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,15 @@ class People:
             "SELECT id, last_name, first_name, birth_date FROM people WHERE last_name_key = ?"
             " ORDER BY id",
             (name_key(last_name),),
+        ).fetchall()
+        return [Person(**dict(row)) for row in rows]
+
+    def by_last_name_keys(self, keys) -> list[Person]:
+        """Return the people whose last name key is one of these (e.g. every word run of a text)."""
+        rows = self.db.connection.execute(
+            "SELECT id, last_name, first_name, birth_date FROM people WHERE last_name_key IN"
+            " (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(sorted(set(keys))),),
         ).fetchall()
         return [Person(**dict(row)) for row in rows]
 

@@ -41,6 +41,10 @@ def command_review(args, settings) -> int:
         print(f"file: review/{review['file']}")
         for key, value in review["fields"].items():
             print(f"  {key}: {value}")
+        if review["evidence"]:
+            print("evidence (where the document states the values the match is decided on):")
+        for line in evidence_lines(review["evidence"]):
+            print(f"  {line}")
         for number, choice in enumerate(review["choices"], start=1):
             print(f"  [{number}] {agent.job.label(choice)}")
         if review["status"] == "pending":
@@ -50,6 +54,19 @@ def command_review(args, settings) -> int:
             )
         return EXIT_OK
     return resolve(agent, args.item_id, None if args.reject else args.choose, args.note)
+
+
+def evidence_lines(evidence: list[dict]) -> list[str]:
+    """Present each checked value: 'last name Martin: page 1, line 3: «Patient : Marie MARTIN»'."""
+    lines = []
+    for entry in evidence:
+        what = f"{str(entry.get('key', '?')).replace('_', ' ')} {entry.get('value')}"
+        if entry.get("found"):
+            where = f"page {entry.get('page')}, line {entry.get('line')}"
+            lines.append(f"{what}: {where}: «{entry.get('text') or ''}»")
+        else:
+            lines.append(f"{what}: not in the document")
+    return lines
 
 
 def resolve(agent, item_id: str, choose: int | None, note: str) -> int:

@@ -100,7 +100,7 @@ def test_unknown_person_and_missing_name_go_to_a_human(home):
         r["file"]: r["reason"]
         for r in [json.loads(p.read_text()) for p in (home.state / "review").glob("*.why.json")]
     }
-    assert reasons["stranger.txt"] == "no person with this last name"
+    assert reasons["stranger.txt"] == "no person has the last name Nobody"
     assert reasons["anonymous.txt"] == "last_name is missing"
 
 
@@ -176,3 +176,8 @@ def test_an_upgraded_agent_opens_an_old_database_and_decides_its_pending_review(
         for row in sqlite3.connect(home.state / "agent.db").execute("PRAGMA table_info(items)")
     }
     assert {"crashes", "round"} <= columns
+    reviews = {
+        row[1]
+        for row in sqlite3.connect(home.state / "agent.db").execute("PRAGMA table_info(reviews)")
+    }
+    assert "evidence" in reviews

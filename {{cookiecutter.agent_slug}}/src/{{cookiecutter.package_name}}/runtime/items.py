@@ -197,6 +197,7 @@ class ItemRunner:
             outcome.reason,
             outcome.fields,
             outcome.choices,
+            evidence=outcome.evidence,
             content_hash=content_hash,
             effects=(message,),
         )
@@ -211,6 +212,7 @@ class ItemRunner:
                     {"number": number, "label": agent.job.label(choice), "choice": choice}
                     for number, choice in enumerate(outcome.choices, start=1)
                 ],
+                "evidence": outcome.evidence,
                 "decide_with": f"{AGENT_SLUG} review show {item_id}",
             },
         )

@@ -47,11 +47,17 @@ class Done:
 
 @dataclass
 class NeedsReview:
-    """A human must decide: why, the fields so far, and the choices offered (may be none)."""
+    """A human must decide: why, the fields so far, the choices offered (may be none), and the
+    evidence: what the job checked of the fields, shown by `review show`.
+
+    Each evidence entry is {"key", "value", "found": bool, "page", "line", "text"}: where the
+    document states the value (page and line from 1, the line's text), or that it does not.
+    """
 
     reason: str
     fields: dict
     choices: list[dict] = field(default_factory=list)
+    evidence: list[dict] = field(default_factory=list)
 
 
 class Context(Protocol):

@@ -153,6 +153,7 @@ class Database:
         fields: dict,
         choices: list[dict],
         *,
+        evidence: list[dict] = (),
         content_hash: str | None = None,
         effects: tuple = (),
     ) -> None:
@@ -169,16 +170,17 @@ class Database:
                 )
             self._queue(db, effects)
             db.execute(
-                "INSERT INTO reviews (item_id, file, reason, fields, candidates, created)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET file=excluded.file,"
-                " reason=excluded.reason, fields=excluded.fields, candidates=excluded.candidates,"
-                " status='pending'",
+                "INSERT INTO reviews (item_id, file, reason, fields, candidates, evidence, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET"
+                " file=excluded.file, reason=excluded.reason, fields=excluded.fields,"
+                " candidates=excluded.candidates, evidence=excluded.evidence, status='pending'",
                 (
                     item_id,
                     file,
                     reason,
                     json.dumps(fields),
                     json.dumps(choices),
+                    json.dumps(list(evidence)),
                     now_iso(),
                 ),
             )
@@ -205,6 +207,7 @@ class Database:
         review = dict(row)
         review["fields"] = json.loads(review["fields"])
         review["choices"] = json.loads(review.pop("candidates"))
+        review["evidence"] = json.loads(review["evidence"])
         review["decision"] = json.loads(review["decision"]) if review["decision"] else None
         return review
 

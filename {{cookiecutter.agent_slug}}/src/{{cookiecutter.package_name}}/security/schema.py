@@ -2,6 +2,8 @@
 
 # reviews.candidates holds the choices a review offers, a JSON list of the job's objects; the column
 # keeps the name it had before jobs were pluggable, so older databases open as they are.
+# reviews.evidence: what the job checked of the fields (a JSON list of {key, value, found, page,
+# line, text}), shown to the reviewer.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     content_hash TEXT PRIMARY KEY,
@@ -22,6 +24,7 @@ CREATE TABLE IF NOT EXISTS reviews (
     reason TEXT NOT NULL,
     fields TEXT NOT NULL,
     candidates TEXT NOT NULL,
+    evidence TEXT NOT NULL DEFAULT '[]',
     status TEXT NOT NULL DEFAULT 'pending',
     created TEXT NOT NULL,
     decided TEXT,
@@ -45,5 +48,6 @@ CREATE INDEX IF NOT EXISTS effects_pending ON effects (status, next_try);
 MIGRATIONS = {
     ("items", "crashes"): "ALTER TABLE items ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",
     ("items", "round"): "ALTER TABLE items ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
+    ("reviews", "evidence"): "ALTER TABLE reviews ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'",
 }
-TABLE_INFO = {"items": "PRAGMA table_info(items)"}
+TABLE_INFO = {"items": "PRAGMA table_info(items)", "reviews": "PRAGMA table_info(reviews)"}
