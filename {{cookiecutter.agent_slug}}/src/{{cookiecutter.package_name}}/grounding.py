@@ -92,6 +92,7 @@ _SEP = r"\s*[/.\-]\s*"
 _ORDINAL = r"(?:er|re|st|nd|rd|th)?"
 # A numeric date ends where the digits do, and is not the start of a longer number (a phone
 # number 06.12.34.56.78 states no date).
+_START = r"(?<!\d)(?<!\d[/.\-])"
 _END = r"(?!\d|\s*[/.\-]\s*\d)"
 _DAY = r"(\d{1,2})"
 _YEAR = r"(\d{4})"
@@ -99,9 +100,9 @@ _NAME = "(" + _MONTH + ")"
 _NOT_LETTER = r"(?![^\W\d_])"
 DATE_FORMS = (
     # 12/03/1980, 12.03.1980, 12-03-1980, 12/03/80: day first
-    ("dmy", re.compile(r"(?<!\d)" + _DAY + _SEP + _DAY + _SEP + r"(\d{4}|\d{2})" + _END)),
+    ("dmy", re.compile(_START + _DAY + _SEP + _DAY + _SEP + r"(\d{4}|\d{2})" + _END)),
     # 1980-03-12, 1980/03/12, 1980.03.12
-    ("ymd", re.compile(r"(?<!\d)" + _YEAR + _SEP + _DAY + _SEP + _DAY + _END)),
+    ("ymd", re.compile(_START + _YEAR + _SEP + _DAY + _SEP + _DAY + _END)),
     # 12 mars 1980, 1er mars 1980, 12th March 1980, 12 Mar. 1980, 12th of March 1980
     (
         "dMy",

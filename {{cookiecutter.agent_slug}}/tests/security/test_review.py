@@ -181,3 +181,37 @@ def test_an_upgraded_agent_opens_an_old_database_and_decides_its_pending_review(
         for row in sqlite3.connect(home.state / "agent.db").execute("PRAGMA table_info(reviews)")
     }
     assert "evidence" in reviews
+
+
+def test_review_show_prints_where_the_document_states_each_value(home):
+    process(home, **{"marie.md": "# Lab\n\nPatient : Marie MARTIN\nSummary: normal.\n"})
+    item_id = pending_id(home)
+    shown = home.cli("review", "show", item_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "last name Marie MARTIN" not in shown.stdout
+    assert "last name Martin: page 1, line 3: «Patient : Marie MARTIN»" in shown.stdout
+    assert "first name Marie: page 1, line 3: «Patient : Marie MARTIN»" in shown.stdout
+    sidecar = json.loads((home.state / "review" / "marie.md.why.json").read_text())
+    assert sidecar["evidence"][0] == {
+        "key": "last_name",
+        "value": "Martin",
+        "found": True,
+        "page": 1,
+        "line": 3,
+        "text": "Patient : Marie MARTIN",
+    }
+
+
+def test_a_match_carries_its_evidence_to_the_outbox_and_the_audit_log(home):
+    process(home, **{"jane.txt": "Referral\nPatient: Jane Doe\nDate of birth: 03/02/1980\n"})
+    assert home.files("done") == ["jane.txt"]
+    (outbox,) = (home.state / "outbox").iterdir()
+    result = json.loads(outbox.read_text())
+    assert [(e["key"], e["value"], e["line"], e["text"]) for e in result["evidence"]] == [
+        ("last_name", "Doe", 2, "Patient: Jane Doe"),
+        ("first_name", "Jane", 2, "Patient: Jane Doe"),
+        ("birth_date", "1980-02-03", 3, "Date of birth: 03/02/1980"),
+    ]
+    decided = [e for e in audit_entries(home) if e["action"] == "match.decided"]
+    assert decided[0]["detail"]["evidence"] == result["evidence"]
+    assert audit.verify(home.state / "audit.jsonl") == []
