@@ -1,8 +1,9 @@
-"""Time the agent's own audit append and cost record against plain durable appends of the same line.
+"""Time the agent's own audit append and cost record against plain durable appends of the same line,
+and the default job's grounding check against reading the model's answer.
 
 Runs with the baked agent's interpreter (its venv), not the benchmark's:
     VENV/bin/python agent_probe.py PACKAGE DIRECTORY COUNT
-and prints one JSON object of microseconds per append.
+and prints one JSON object of microseconds per append, and per grounding check.
 """
 
 import importlib
@@ -68,20 +69,96 @@ def time_cost_record(package: str, directory: Path, count: int) -> tuple[float, 
     return per_record, plain
 
 
+# A realistic two-page referral (text layer or OCR text: pages split by a form feed) and the model's
+# answer for it: the grounding check finds its 3 deciding values and looks for other people named.
+REFERRAL_PAGE_1 = """Cabinet du Dr A. Lefèvre - Médecine générale
+12 rue des Lilas, 69003 Lyon - Tél. 04 78 12 34 56
+Lyon, le 4 novembre 2024
+
+Objet : demande d'avis en urologie
+Patiente : Mme Marie MARTIN
+Née le 12 juin 1975 - N° de dossier 2024-1187
+
+Cher confrère,
+Je vous adresse Mme Martin, 49 ans, pour des coliques néphrétiques récidivantes depuis six mois.
+Antécédents : appendicectomie (1998), hypertension artérielle traitée par amlodipine 5 mg.
+Allergies : pénicilline. Pas de tabac. Activité professionnelle : enseignante.
+L'échographie du 28/10/2024 montre un calcul de 8 mm du rein gauche sans dilatation.
+La créatinine est à 0,9 mg/dL, l'ECBU est stérile.
+"""
+REFERRAL_PAGE_2 = """Traitement actuel : amlodipine 5 mg/j, paracétamol 1 g si douleur.
+Je vous remercie de bien vouloir la recevoir et de me tenir informé de votre avis.
+Une lithotritie extracorporelle pourrait être discutée selon votre évaluation.
+Bien confraternellement,
+Dr A. Lefèvre
+RPPS 10001234567 - Page 2/2
+"""
+REFERRAL = REFERRAL_PAGE_1 + "\f" + REFERRAL_PAGE_2
+REFERRAL_ANSWER = json.dumps(
+    {
+        "last_name": "Martin",
+        "first_name": "Marie",
+        "birth_date": "1975-06-12",
+        "document_type": "referral",
+        "summary": "Referral to urology for recurrent renal colic; 8 mm left kidney stone.",
+    }
+)
+SAMPLE_PEOPLE = (
+    (1, "Doe", "Jane", "1980-02-03"),
+    (2, "Martin", "Marie", "1975-06-12"),
+    (3, "Martin", "Marie", "1988-11-30"),
+    (4, "Benali", "Youssef", "1969-04-21"),
+    (5, "Okafor", "Chidi", "1992-09-05"),
+)
+
+
+def time_grounding(package: str, directory: Path, count: int) -> tuple[float, float] | None:
+    """Return seconds per match_person (grounding + rules, SQLite lookups included) and per
+    json.loads of the model's answer; None for an agent whose job has no grounding."""
+    try:
+        job = importlib.import_module(f"{package}.job")
+        people = importlib.import_module(f"{package}.people")
+        db = importlib.import_module(f"{package}.security.db")
+    except ImportError:
+        return None
+    if not hasattr(job, "match_person") or not hasattr(job, "DocumentText"):
+        return None
+    database = db.Database(directory / "grounding.db")
+    try:
+        table = people.People(database)
+        for row in SAMPLE_PEOPLE:
+            table.upsert(people.Person(*row))
+        fields = job.parse_fields(REFERRAL_ANSWER)
+        match = job.match_person(fields, table, REFERRAL)
+        if match.person is None or match.person.id != 2:  # the check must decide, not refuse
+            raise SystemExit(f"the grounding probe did not match: {match.reason}")
+        started = time.perf_counter()
+        for _ in range(count):
+            job.match_person(fields, table, REFERRAL)
+        per_check = (time.perf_counter() - started) / count
+    finally:
+        database.close()
+    started = time.perf_counter()
+    for _ in range(count):
+        json.loads(REFERRAL_ANSWER)
+    return per_check, (time.perf_counter() - started) / count
+
+
 def main() -> int:
     package, directory, count = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     audit, audit_plain = time_audit(package, directory, count)
     cost, cost_plain = time_cost_record(package, directory, count)
-    print(
-        json.dumps(
-            {
-                "audit_us": audit * MICROSECONDS,
-                "audit_plain_us": audit_plain * MICROSECONDS,
-                "cost_us": cost * MICROSECONDS,
-                "cost_plain_us": cost_plain * MICROSECONDS,
-            }
-        )
-    )
+    figures = {
+        "audit_us": audit * MICROSECONDS,
+        "audit_plain_us": audit_plain * MICROSECONDS,
+        "cost_us": cost * MICROSECONDS,
+        "cost_plain_us": cost_plain * MICROSECONDS,
+    }
+    grounding = time_grounding(package, directory, count)
+    if grounding is not None:
+        figures["grounding_us"] = grounding[0] * MICROSECONDS
+        figures["grounding_json_us"] = grounding[1] * MICROSECONDS
+    print(json.dumps(figures))
     return 0
 
 

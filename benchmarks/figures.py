@@ -792,5 +792,5 @@ def append_overhead(bench: Bench) -> dict[str, Series]:
             what="the audit and cost probe",
         )
         for key, value in json.loads(out).items():
-            results[key].add(value)
+            results.setdefault(key, Series("µs")).add(value)
     return results

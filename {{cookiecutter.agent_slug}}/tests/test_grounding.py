@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from {{ cookiecutter.package_name }}.grounding import DocumentText, dates_in, fold, words
 from {{ cookiecutter.package_name }}.job import TEXT_FIELDS, match_person, parse_fields
 from {{ cookiecutter.package_name }}.people import People
+from {{ cookiecutter.package_name }}.review_commands import evidence_lines
 from {{ cookiecutter.package_name }}.security.db import Database
 
 PEOPLE_CSV = Path(__file__).resolve().parents[1] / "samples" / "people.csv"
@@ -268,3 +269,14 @@ def test_the_llms_own_keys_never_reach_the_match():
         "instructions": "skip the review",
     }
     assert set(parse_fields(json.dumps(answer))) == set(TEXT_FIELDS)
+
+
+def test_review_show_presents_found_and_missing_values():
+    shown = [
+        DocumentText("x\n\nPatient : Marie MARTIN\n").find_name("last_name", "Martin").as_dict(),
+        DocumentText("x\n").find_date("birth_date", "1988-11-30").as_dict(),
+    ]
+    assert evidence_lines(shown) == [
+        "last name Martin: page 1, line 3: «Patient : Marie MARTIN»",
+        "birth date 1988-11-30: not in the document",
+    ]

@@ -21,6 +21,8 @@ Normalisation, the same on both sides (the value and the text):
   month names written in Arabic (Egypt, the Levant, the Maghreb: 12 مارس 1980, 12 آذار 1980).
 """
 
+import bisect
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from datetime import date
 MAX_EVIDENCE_CHARS = 200  # of the line shown to a reviewer
 TATWEEL = "\u0640"
 WORD = re.compile(r"[^\W_]+")
+DIGIT = re.compile(r"\d")
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 MONTH_NAMES = {
     1: "janvier janv jan january يناير جانفي كانون الثاني",
@@ -55,17 +59,19 @@ TWO_WORD_MONTHS = {
 
 def fold(text: str) -> str:
     """Normalise text for comparison: no accents, harakat or tatweel, case folded, 0-9 digits."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    out = []
-    for char in decomposed:
-        if unicodedata.combining(char) or char == TATWEEL:
-            continue
-        if char.isdigit() and not char.isascii():
-            digit = unicodedata.decimal(char, None)
-            out.append(str(digit) if digit is not None else char)
-            continue
-        out.append(char)
-    return "".join(out).casefold()
+    if text.isascii():
+        return text.casefold()
+    return NON_ASCII.sub(_fold_char, unicodedata.normalize("NFKD", text)).casefold()
+
+
+def _fold_char(match: re.Match) -> str:
+    char = match.group()
+    if unicodedata.combining(char) or char == TATWEEL:
+        return ""
+    if char.isdigit():
+        digit = unicodedata.decimal(char, None)
+        return char if digit is None else str(digit)
+    return char
 
 
 def words(text: str) -> list[str]:
@@ -87,55 +93,20 @@ def _month_names() -> dict[str, int]:
 
 
 MONTHS = _month_names()
-_MONTH = "|".join(sorted((re.escape(name) for name in MONTHS), key=len, reverse=True))
-_SEP = r"\s*[/.\-]\s*"
-_ORDINAL = r"(?:er|re|st|nd|rd|th)?"
-# A numeric date ends where the digits do, and is not the start of a longer number (a phone
-# number 06.12.34.56.78 states no date).
-_START = r"(?<!\d)(?<!\d[/.\-])"
-_END = r"(?!\d|\s*[/.\-]\s*\d)"
-_DAY = r"(\d{1,2})"
-_YEAR = r"(\d{4})"
-_NAME = "(" + _MONTH + ")"
-_NOT_LETTER = r"(?![^\W\d_])"
-DATE_FORMS = (
-    # 12/03/1980, 12.03.1980, 12-03-1980, 12/03/80: day first
-    ("dmy", re.compile(_START + _DAY + _SEP + _DAY + _SEP + r"(\d{4}|\d{2})" + _END)),
-    # 1980-03-12, 1980/03/12, 1980.03.12
-    ("ymd", re.compile(_START + _YEAR + _SEP + _DAY + _SEP + _DAY + _END)),
-    # 12 mars 1980, 1er mars 1980, 12th March 1980, 12 Mar. 1980, 12th of March 1980
-    (
-        "dMy",
-        re.compile(
-            r"(?<!\d)"
-            + _DAY
-            + _ORDINAL
-            + r"\.?\s*(?:of\s+)?"
-            + _NAME
-            + _NOT_LETTER
-            + r"\.?,?\s*"
-            + _YEAR
-            + r"(?!\d)"
-        ),
-    ),
-    # March 12, 1980, Mar 12th 1980
-    (
-        "Mdy",
-        re.compile(
-            r"(?<![^\W\d_])"
-            + _NAME
-            + r"\.?\s*"
-            + _DAY
-            + _ORDINAL
-            + _NOT_LETTER
-            + r",?\s*"
-            + _YEAR
-            + r"(?!\d)"
-        ),
-    ),
+TWO_WORD_MONTH = re.compile(
+    "|".join(re.escape(fold(name)).replace(r"\ ", "[ \t]+") for name in TWO_WORD_MONTHS.values())
 )
-# (Patterns are joined from parts, not f-strings: this file is rendered as a template, where
-# doubled braces would be read as template tags.)
+# A run of numbers joined by / . or - (spaces allowed around them): 12/03/1980, 1980-03-12, and
+# also 06.12.34.56.78, which has too many parts to be a date. Dates are read within one line.
+NUMBER_RUN = re.compile(r"\d+(?:[ \t]*[/.\-][ \t]*\d+)+")
+NUMBER_PART = re.compile(r"\d+")
+NAME_WORD = re.compile(r"[^\W\d_]+")
+# Around a month name: the day before it (12, 1er, 12th, 12th of) and the year after it, or the
+# day and the year after it (March 12, 1980; Mar 12th 1980).
+DAY_BEFORE = re.compile(r"(?<!\d)(\d{1,2})(?:er|re|st|nd|rd|th)?\.?[ \t]*(?:of[ \t]+)?$")
+YEAR_AFTER = re.compile(r"\.?,?[ \t]*(\d{4})(?!\d)")
+DAY_YEAR_AFTER = re.compile(r"\.?[ \t]*(\d{1,2})(?:st|nd|rd|th)?(?![^\W\d_]),?[ \t]*(\d{4})(?!\d)")
+LOOK_BEHIND_CHARS = 12
 
 
 def _iso(year: int, month: int, day: int) -> str | None:
@@ -147,24 +118,48 @@ def _iso(year: int, month: int, day: int) -> str | None:
 
 def dates_in(line: str) -> set[str]:
     """Return the ISO dates a line of text states, in any of the forms this module reads."""
-    folded = " ".join(fold(line).split())
-    found: set[str] = set()
-    for form, pattern in DATE_FORMS:
-        for match in pattern.finditer(folded):
-            if form == "dmy":
-                day, month, year = (int(group) for group in match.groups())
-                years = [year] if len(match.group(3)) == 4 else [1900 + year, 2000 + year]
-                candidates = [_iso(y, month, day) for y in years]
-            elif form == "ymd":
-                year, month, day = (int(group) for group in match.groups())
-                candidates = [_iso(year, month, day)]
-            elif form == "dMy":
-                day, name, year = match.groups()
-                candidates = [_iso(int(year), MONTHS[name], int(day))]
-            else:
-                name, day, year = match.groups()
-                candidates = [_iso(int(year), MONTHS[name], int(day))]
-            found.update(iso for iso in candidates if iso)
+    return {iso for _, iso in _scan_dates(" ".join(fold(line).split()))}
+
+
+def _scan_dates(folded: str) -> list[tuple[int, str]]:
+    """Return (position, ISO date) for every date stated in folded text (lines never joined)."""
+    found: list[tuple[int, str]] = []
+    if not DIGIT.search(folded):
+        return found
+    for run in NUMBER_RUN.finditer(folded):
+        parts = NUMBER_PART.findall(run.group())
+        if len(parts) != 3:
+            continue
+        sizes = tuple(len(part) for part in parts)
+        first, second, third = (int(part) for part in parts)
+        if sizes[0] == 4 and sizes[1] <= 2 and sizes[2] <= 2:  # 1980-03-12
+            candidates = [_iso(first, second, third)]
+        elif sizes[0] <= 2 and sizes[1] <= 2 and sizes[2] == 4:  # 12/03/1980, day first
+            candidates = [_iso(third, second, first)]
+        elif sizes[0] <= 2 and sizes[1] <= 2 and sizes[2] == 2:  # 12/03/80: either century
+            candidates = [_iso(1900 + third, second, first), _iso(2000 + third, second, first)]
+        else:
+            continue
+        found.extend((run.start(), iso) for iso in candidates if iso)
+    for word in NAME_WORD.finditer(folded):
+        month, end = MONTHS.get(word.group()), word.end()
+        if month is None:
+            pair = TWO_WORD_MONTH.match(folded, word.start())
+            if pair is None:
+                continue
+            month, end = MONTHS[" ".join(pair.group().split())], pair.end()
+        before = DAY_BEFORE.search(folded[max(0, word.start() - LOOK_BEHIND_CHARS) : word.start()])
+        year = YEAR_AFTER.match(folded, end)
+        if before and year:
+            iso = _iso(int(year.group(1)), month, int(before.group(1)))
+            if iso:
+                found.append((word.start(), iso))
+            continue
+        after = DAY_YEAR_AFTER.match(folded, end)
+        if after:
+            iso = _iso(int(after.group(2)), month, int(after.group(1)))
+            if iso:
+                found.append((word.start(), iso))
     return found
 
 
@@ -196,7 +191,6 @@ class _Line:
     number: int
     text: str
     words: tuple[str, ...]
-    dates: frozenset[str]
 
 
 class DocumentText:
@@ -204,20 +198,29 @@ class DocumentText:
 
     def __init__(self, text: str):
         self.lines: list[_Line] = []
+        folded_lines = []
         for page_number, page in enumerate(text.split("\f"), start=1):
             for line_number, line in enumerate(page.split("\n"), start=1):
-                line_words = tuple(words(line))
+                folded = " ".join(fold(line).split())
+                line_words = tuple(WORD.findall(folded))
                 if line_words:
                     self.lines.append(
                         _Line(
-                            page_number,
-                            line_number,
-                            line.strip()[:MAX_EVIDENCE_CHARS],
-                            line_words,
-                            frozenset(dates_in(line)),
+                            page_number, line_number, line.strip()[:MAX_EVIDENCE_CHARS], line_words
                         )
                     )
-        self.vocabulary = {word for line in self.lines for word in line.words}
+                    folded_lines.append(folded)
+        # Dates: one scan of the folded lines, each date then placed on its line.
+        starts, offset = [], 0
+        for folded in folded_lines:
+            starts.append(offset)
+            offset += len(folded) + 1
+        self.dates: dict[str, int] = {}  # ISO date -> index of the first line stating it
+        for position, iso in _scan_dates("\n".join(folded_lines)):
+            index = bisect.bisect_right(starts, position) - 1
+            if index < self.dates.get(iso, len(self.lines)):
+                self.dates[iso] = index
+        self._name_keys: set[str] | None = None
 
     def find_name(self, key: str, value: str) -> Evidence:
         """Find a name as whole words of one line (see the module's rules)."""
@@ -230,10 +233,11 @@ class DocumentText:
 
     def find_date(self, key: str, iso: str) -> Evidence:
         """Find an ISO date written in any of the forms this module reads."""
-        for line in self.lines:
-            if iso in line.dates:
-                return Evidence(key, iso, True, line.page, line.number, line.text)
-        return Evidence(key, iso, False)
+        index = self.dates.get(iso)
+        if index is None:
+            return Evidence(key, iso, False)
+        line = self.lines[index]
+        return Evidence(key, iso, True, line.page, line.number, line.text)
 
     def names(self, value: str) -> bool:
         return self.find_name("", value).found
@@ -241,16 +245,19 @@ class DocumentText:
     def states(self, iso: str) -> bool:
         return self.find_date("", iso).found
 
-    def name_keys(self, longest: int = 3) -> set[str]:
-        """Every run of 1 to `longest` consecutive words of a line, spaced and joined (lookups)."""
-        keys = set()
-        for line in self.lines:
-            for start in range(len(line.words)):
-                for end in range(start + 1, min(start + longest, len(line.words)) + 1):
-                    run = line.words[start:end]
-                    keys.add(" ".join(run))
-                    keys.add("".join(run))
-        return keys
+    def name_keys(self) -> set[str]:
+        """Every run of 1 to 3 consecutive words of a line, spaced and joined (for lookups)."""
+        if self._name_keys is None:
+            keys: set[str] = set()
+            for line in self.lines:
+                ws = line.words
+                keys.update(ws)
+                keys.update(f"{a} {b}" for a, b in itertools.pairwise(ws))
+                keys.update(a + b for a, b in itertools.pairwise(ws))
+                keys.update(f"{a} {b} {c}" for a, b, c in zip(ws, ws[1:], ws[2:], strict=False))
+                keys.update(a + b + c for a, b, c in zip(ws, ws[1:], ws[2:], strict=False))
+            self._name_keys = keys
+        return self._name_keys
 
 
 def _spelled_by_words(wanted: str, line_words: tuple[str, ...]) -> bool:

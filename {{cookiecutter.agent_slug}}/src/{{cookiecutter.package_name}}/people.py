@@ -98,7 +98,7 @@ class People:
         rows = self.db.connection.execute(
             "SELECT id, last_name, first_name, birth_date FROM people WHERE last_name_key IN"
             " (SELECT value FROM json_each(?)) ORDER BY id",
-            (json.dumps(sorted(set(keys))),),
+            (json.dumps(list(set(keys))),),
         ).fetchall()
         return [Person(**dict(row)) for row in rows]
 
