@@ -11,6 +11,7 @@ from pypdf import PdfWriter
 
 import stubs
 from {{ cookiecutter.package_name }}.contract.times import today_utc
+from {{ cookiecutter.package_name }}.integrations.llm import available
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
@@ -48,6 +49,8 @@ def make_agent(home, llm_stub):
     agents = []
 
     def make(provider: str = "anthropic", **env: str):
+        if provider not in available():
+            pytest.skip(f"this agent was baked without the {provider} provider")
         base = llm_stub.anthropic_base if provider == "anthropic" else llm_stub.openai_base
         home.write_env(
             LLM_PROVIDER=provider,
