@@ -4,6 +4,7 @@ record's pages, images and read_via, and the refusals that need no HTTP call."""
 import io
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -14,7 +15,9 @@ from {{ cookiecutter.package_name }}.contract.times import today_utc
 from {{ cookiecutter.package_name }}.integrations.llm import available
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
+from {{ cookiecutter.package_name }}.observability import costs
 from {{ cookiecutter.package_name }}.reliability.http import PermanentError
+from {{ cookiecutter.package_name }}.runtime import gateway
 from {{ cookiecutter.package_name }}.runtime.gateway import BudgetReached
 from {{ cookiecutter.package_name }}.runtime.protocol import ItemFailed
 
@@ -166,17 +169,34 @@ def test_a_call_whose_estimate_passes_the_budget_is_not_made(make_agent, llm_stu
     assert 1590 < tokens < 1700  # scaled to ~1.2 megapixels: about 1600 tokens, at w*h/750
     assert cheap < 0.01 < dear
 
+    ask(agent, scan, max_tokens=100)  # within the budget: made
     with caplog.at_level(logging.WARNING), pytest.raises(BudgetReached):
-        ask(agent, scan, max_tokens=1000)
+        ask(agent, scan, max_tokens=1000)  # the same scan, a longer answer allowed: not made
 
-    assert llm_stub.requests == []
+    assert len(llm_stub.requests) == 1
     (line,) = [r.getMessage() for r in caplog.records if "estimated at" in r.getMessage()]
     assert f"estimated at {tokens} input tokens, ${dear:.4f} at most" in line
     assert "daily budget of $0.01" in line
     assert agent.db.effect(f"alert:budget:{today_utc().isoformat()}:item-1") is not None
+    # The documents wait for tomorrow, as when the budget is reached: no call, no new reading.
+    assert agent.gateway.budget_reached() is True
+    with pytest.raises(BudgetReached):
+        agent.gateway.ask("s", "text only", purpose="extract", max_tokens=5, item_id="item-2")
+    assert len(llm_stub.requests) == 1
 
-    ask(agent, scan, max_tokens=100)  # the same scan, a smaller answer: within the budget
 
+def test_the_wait_for_an_estimate_ends_with_the_day(make_agent, llm_stub, monkeypatch):
+    agent = make_agent("anthropic", DAILY_BUDGET_USD="0.01")
+    scan = Attachment("image/png", png(1500, 1000), page=1)
+    with pytest.raises(BudgetReached):
+        ask(agent, scan, max_tokens=1000)
+
+    tomorrow = today_utc() + timedelta(days=1)
+    monkeypatch.setattr(gateway, "today_utc", lambda: tomorrow)
+    monkeypatch.setattr(costs, "today_utc", lambda: tomorrow)
+
+    assert agent.gateway.budget_reached() is False
+    agent.gateway.ask("s", "text only", purpose="extract", max_tokens=5, item_id="item-2")
     assert len(llm_stub.requests) == 1
 
 

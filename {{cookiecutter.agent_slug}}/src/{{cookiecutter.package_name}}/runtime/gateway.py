@@ -26,6 +26,9 @@ class Gateway:
         self.agent = agent
         self.settings = agent.settings
         self._provider = None
+        # The UTC day a call was refused for its estimate: the documents wait until the next
+        # day, as when the budget is reached, rather than being read again at every poll.
+        self._refused_on = None
 
     def provider(self):
         if self._provider is None:
@@ -39,6 +42,8 @@ class Gateway:
         return self._provider
 
     def budget_reached(self) -> bool:
+        if self._refused_on is not None and self._refused_on == today_utc():
+            return True
         spent = self.agent.ledger.spent_today()
         reached = spent >= self.settings.daily_budget_usd
         if reached:
@@ -94,9 +99,10 @@ class Gateway:
             f"budget:{today_utc().isoformat()}:{item_id}",
             f"{AGENT_SLUG}: item {item_id} waits: its LLM call is estimated at {tokens} input "
             f"tokens, ${cost:.4f} at most, and today's spend ${spent:.4f} would pass the daily "
-            f"budget of ${budget:.2f}; it is retried tomorrow (UTC) or with a higher "
+            f"budget of ${budget:.2f}; documents wait until tomorrow (UTC) or a higher "
             "DAILY_BUDGET_USD.",
         )
+        self._refused_on = today_utc()
         raise BudgetReached
 
     def ask(
