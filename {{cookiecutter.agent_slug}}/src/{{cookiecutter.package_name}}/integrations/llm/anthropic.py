@@ -44,7 +44,7 @@ IMAGE_MAX_BYTES = 5 * 1024 * 1024 * 3 // 4
 # https://docs.anthropic.com/en/docs/build-with-claude/vision#faq
 MAX_IMAGES = 100
 # A PDF: 100 pages at most, 32 MB for the whole request.
-# https://docs.anthropic.com/en/docs/build-with-claude/pdf-support#pdf-support-limitations
+# https://docs.anthropic.com/en/docs/build-with-claude/pdf-support#check-pdf-requirements
 MAX_PDF_PAGES = 100
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 # Each PDF page costs its text (1,500 to 3,000 tokens, the upper bound is taken) and its image.

@@ -125,7 +125,7 @@ def _resized(image, scale: float):
 def _encode(image, media_type: str, quality: int = JPEG_QUALITIES[0]) -> bytes:
     buffer = io.BytesIO()
     if media_type == "image/png":
-        image.save(buffer, format="PNG", optimize=True)
+        image.save(buffer, format="PNG")
     else:
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
