@@ -16,10 +16,12 @@ PROVIDER_FILES = {
     "anthropic": (
         "src/{package}/integrations/llm/anthropic.py",
         "tests/integrations/test_llm_anthropic.py",
+        "tests/integrations/test_llm_anthropic_attachments.py",
     ),
     "openai": (
         "src/{package}/integrations/llm/openai_compat.py",
         "tests/integrations/test_llm_openai.py",
+        "tests/integrations/test_llm_openai_attachments.py",
     ),
 }
 TELEGRAM_FILES = (

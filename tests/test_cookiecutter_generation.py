@@ -216,11 +216,13 @@ def post_gen_removals(answers: dict[str, Any]) -> list[str]:
         removals += [
             f"src/{package}/integrations/llm/anthropic.py",
             "tests/integrations/test_llm_anthropic.py",
+            "tests/integrations/test_llm_anthropic_attachments.py",
         ]
     if answers["llm_provider"] == "anthropic":
         removals += [
             f"src/{package}/integrations/llm/openai_compat.py",
             "tests/integrations/test_llm_openai.py",
+            "tests/integrations/test_llm_openai_attachments.py",
         ]
     if answers["telegram_alerts"] == "no":
         removals += [

@@ -418,8 +418,10 @@ def test_post_gen_removes_exactly_what_the_options_do_not_need(
     keeps_openai = llm_provider in ("openai", "fake")
     assert (anthropic in remaining) == keeps_anthropic
     assert ("tests/integrations/test_llm_anthropic.py" in remaining) == keeps_anthropic
+    assert ("tests/integrations/test_llm_anthropic_attachments.py" in remaining) == keeps_anthropic
     assert (openai in remaining) == keeps_openai
     assert ("tests/integrations/test_llm_openai.py" in remaining) == keeps_openai
+    assert ("tests/integrations/test_llm_openai_attachments.py" in remaining) == keeps_openai
     assert (telegram in remaining) == (telegram_alerts == "yes")
     assert ("tests/integrations/test_telegram.py" in remaining) == (telegram_alerts == "yes")
     assert {path.relative_to(tmp_path).as_posix() for path in removed}.isdisjoint(remaining)

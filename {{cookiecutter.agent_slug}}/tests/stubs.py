@@ -15,6 +15,8 @@ then close), `reset` (abort the connection with a TCP reset), `drop` (close with
 not JSON).
 """
 
+import base64
+import binascii
 import html
 import json
 import math
@@ -297,6 +299,10 @@ class LLMStub(StubServer):
             return _json_response(400, self.error_body(recorded, 400, "invalid request body"))
         if not isinstance(body.get("messages"), list):
             return _json_response(400, self.error_body(recorded, 400, "messages: list needed"))
+        for message in body["messages"]:
+            problem = content_problem(shape, message.get("content"))
+            if problem is not None:
+                return _json_response(400, self.error_body(recorded, 400, problem))
         return None
 
     def normal_answer(self, recorded: Recorded) -> Response:
@@ -318,10 +324,12 @@ class LLMStub(StubServer):
         """Return the (system, user prompt) a request carried, in either API's shape."""
         body = recorded.json or {}
         messages = body.get("messages") or []
-        user = "\n".join(m.get("content", "") for m in messages if m.get("role") == "user")
+        user = "\n".join(text_of(m.get("content", "")) for m in messages if m.get("role") == "user")
         if self._shape(recorded) == "anthropic":
             return body.get("system", ""), user
-        system = "\n".join(m.get("content", "") for m in messages if m.get("role") == "system")
+        system = "\n".join(
+            text_of(m.get("content", "")) for m in messages if m.get("role") == "system"
+        )
         return system, user
 
     def _render(self, recorded, text, model, usage) -> Response:
@@ -382,6 +390,67 @@ class LLMStub(StubServer):
         if self._shape(recorded) == "anthropic":
             return {"type": "error", "error": {"type": kind, "message": message}}
         return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def text_of(content) -> str:
+    """Return the text of a message content: a string, or the text blocks of a content list."""
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+
+
+# What each API documents for the attachments of a message, and the media types it reads.
+ANTHROPIC_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+OPENAI_DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|webp|gif)|application/pdf);base64,(.*)$")
+
+
+def _b64_problem(data) -> str | None:
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        return "invalid base64 data"
+    return None
+
+
+def content_problem(shape: str, content) -> str | None:
+    """Return why a message content breaks the API's documented shape, or None."""
+    if isinstance(content, str):
+        return None
+    if not isinstance(content, list) or not content:
+        return "content: a string or a non-empty list of blocks"
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            if not isinstance(block.get("text"), str):
+                return "text block: text must be a string"
+        elif shape == "anthropic" and kind in ("image", "document"):
+            source = block.get("source") or {}
+            if source.get("type") != "base64":
+                return f"{kind} block: source.type must be base64"
+            allowed = ANTHROPIC_IMAGE_TYPES if kind == "image" else {"application/pdf"}
+            if source.get("media_type") not in allowed:
+                return f"{kind} block: media_type {source.get('media_type')!r} is not supported"
+            if (problem := _b64_problem(source.get("data"))) is not None:
+                return f"{kind} block: {problem}"
+        elif shape == "openai" and kind == "image_url":
+            image = block.get("image_url") or {}
+            match = OPENAI_DATA_URL.match(str(image.get("url", "")))
+            if match is None or match[1] == "application/pdf":
+                return "image_url: url must be an image data URL"
+            if image.get("detail", "auto") not in ("auto", "low", "high"):
+                return "image_url: detail must be auto, low or high"
+            if (problem := _b64_problem(match[2])) is not None:
+                return f"image_url: {problem}"
+        elif shape == "openai" and kind == "file":
+            file = block.get("file") or {}
+            match = OPENAI_DATA_URL.match(str(file.get("file_data", "")))
+            if match is None or match[1] != "application/pdf" or not file.get("filename"):
+                return "file: filename and a PDF data URL in file_data are needed"
+            if (problem := _b64_problem(match[2])) is not None:
+                return f"file: {problem}"
+        else:
+            return f"unknown content block type {kind!r}"
+    return None
 
 
 class TelegramStub(StubServer):

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 import stubs
-from {{ cookiecutter.package_name }}.contract.costs import read_records, summarize
+from {{ cookiecutter.package_name }}.contract.costs import DayFacts, read_records, summarize
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
 from {{ cookiecutter.package_name }}.observability.costs import CostLedger, PriceTable
@@ -30,6 +30,7 @@ GEN_AI_FIELDS = (
 )
 OTHER_FIELDS = ("ts", "agent", "cost_usd", "latency_ms", "purpose", "item_id", "status")
 PRICE_FIELDS = ("price_match", "price_model", "price_snapshot")
+DOCUMENT_FIELDS = ("pages", "images", "read_via")
 CACHED_USAGE = Usage(
     input_tokens=1234, output_tokens=567, cache_read_tokens=8901, cache_write_tokens=2345
 )
@@ -219,7 +220,10 @@ def test_a_record_has_the_gen_ai_fields_and_lands_in_todays_utc_file(ledger):
     assert entry["ts"].startswith(files[0].stem)
     (line,) = files[0].read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == entry
-    assert set(entry) == set(GEN_AI_FIELDS) | set(OTHER_FIELDS) | set(PRICE_FIELDS)
+    assert set(entry) == (
+        set(GEN_AI_FIELDS) | set(OTHER_FIELDS) | set(PRICE_FIELDS) | set(DOCUMENT_FIELDS)
+    )
+    assert [entry[field] for field in DOCUMENT_FIELDS] == [None, None, None]  # none given
     assert entry["gen_ai.system"] == "anthropic"
     assert entry["gen_ai.operation.name"] == "chat"
     assert entry["gen_ai.request.model"] == "claude-sonnet-4-5"
@@ -234,6 +238,34 @@ def test_a_record_has_the_gen_ai_fields_and_lands_in_todays_utc_file(ledger):
     assert entry["latency_ms"] == 123.5
     assert entry["agent"] == AGENT
     assert (entry["purpose"], entry["item_id"], entry["status"]) == ("extract", "item-1", "ok")
+
+
+def test_a_record_notes_the_pages_images_and_reading_of_its_document(ledger):
+    entry = record(ledger, pages=3, images=2, read_via="text_layer+ocr")
+
+    (line,) = sorted(ledger.directory.iterdir())[0].read_text(encoding="utf-8").splitlines()
+    assert json.loads(line) == entry
+    assert (entry["pages"], entry["images"], entry["read_via"]) == (3, 2, "text_layer+ocr")
+
+
+def test_records_written_before_the_document_fields_still_count(tmp_path):
+    older = {
+        "ts": f"{TODAY.isoformat()}T10:00:00.000+00:00",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 5,
+        "cost_usd": 0.25,
+        "purpose": "extract",
+        "status": "ok",
+    }
+    newer = {**older, "cost_usd": 0.5, "pages": 2, "images": 2, "read_via": "model"}
+    directory = tmp_path / "costs"
+    write_day(directory, TODAY, [older, newer])
+
+    records = list(read_records(directory, TODAY, TODAY))
+
+    assert DayFacts.of(records).spent_usd == Decimal("0.75")
+    assert summarize(records, "purpose")[0]["calls"] == 2
 
 
 def test_records_append_to_the_same_day_file(ledger):

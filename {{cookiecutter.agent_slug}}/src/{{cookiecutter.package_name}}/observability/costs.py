@@ -88,12 +88,17 @@ class CostLedger:
         status: str,
         response_model: str | None = None,
         api_url: str | None = None,
+        pages: int | None = None,
+        images: int | None = None,
+        read_via: str | None = None,
     ) -> dict:
         """Write one cost record durably and return it.
 
         The model the server says answered is priced (a router or an alias may answer with
         another model than the one asked for); the record keeps both ids and how the price was
-        found.
+        found. pages, images and read_via say what the call carried: the document's pages, the
+        images sent, how the document was read ("text_layer", "ocr", "model", ...); null when
+        the caller did not say.
         """
         self.spent_today()  # a new day starts from its file first, so this record counts once
         now = datetime.now(UTC)
@@ -129,6 +134,9 @@ class CostLedger:
             "purpose": purpose,
             "item_id": item_id,
             "status": status,
+            "pages": pages,
+            "images": images,
+            "read_via": read_via,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         append_line(self.path_for(now.date()), json.dumps(record, ensure_ascii=False))

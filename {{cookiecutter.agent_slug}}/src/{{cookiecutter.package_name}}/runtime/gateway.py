@@ -1,14 +1,18 @@
 """The LLM gateway: every call within the daily budget, every billed call costed and audited."""
 
 import functools
+import logging
 import time
 from datetime import UTC, datetime
 
 from .. import AGENT_SLUG
 from ..contract.times import today_utc
 from ..integrations.llm import make_provider
-from ..integrations.llm.base import LLMError
+from ..integrations.llm.base import LLMError, Usage
 from ..reliability.http import PermanentError, TransientError
+from .protocol import ItemFailed
+
+logger = logging.getLogger(__name__)
 
 
 class BudgetReached(Exception):
@@ -22,6 +26,9 @@ class Gateway:
         self.agent = agent
         self.settings = agent.settings
         self._provider = None
+        # The UTC day a call was refused for its estimate: the documents wait until the next
+        # day, as when the budget is reached, rather than being read again at every poll.
+        self._refused_on = None
 
     def provider(self):
         if self._provider is None:
@@ -35,6 +42,8 @@ class Gateway:
         return self._provider
 
     def budget_reached(self) -> bool:
+        if self._refused_on is not None and self._refused_on == today_utc():
+            return True
         spent = self.agent.ledger.spent_today()
         reached = spent >= self.settings.daily_budget_usd
         if reached:
@@ -46,9 +55,55 @@ class Gateway:
             )
         return reached
 
+    def media_types(self) -> frozenset[str]:
+        """What the model reads besides text: the provider's media types, as LLM_VISION allows.
+
+        auto: the providers whose models all read images (anthropic, openai at api.openai.com);
+        on: any provider that can carry them (a local vision model gets page images); off: none.
+        """
+        provider = self.provider()
+        vision = self.settings.llm_vision
+        if vision == "off" or (
+            vision == "auto" and not getattr(provider, "vision_by_default", False)
+        ):
+            return frozenset()
+        return frozenset(getattr(provider, "media_types", ()))
+
     def reads(self, media_type: str) -> bool:
-        """Whether the provider reads attachments of this media type (none does yet)."""
-        return media_type in getattr(self.provider(), "media_types", ())
+        """Whether the model reads attachments of this media type."""
+        return media_type in self.media_types()
+
+    def estimate(
+        self, provider, system: str, prompt: str, model: str, max_tokens: int, attachments: tuple
+    ) -> tuple[int, float | None]:
+        """Return the input tokens a call will take and its cost at most (max_tokens answered),
+        or None for the cost when the model's price is unknown."""
+        tokens = provider.input_tokens(
+            system=system, prompt=prompt, model=model, attachments=attachments
+        )
+        price = self.agent.ledger.prices.price(model, provider.url)
+        if price is None:
+            return tokens, None
+        usage = Usage(input_tokens=tokens, output_tokens=max_tokens)
+        return tokens, float(price.cost(usage).total_usd)
+
+    def check_estimate(self, item_id: str | None, tokens: int, cost: float | None) -> None:
+        """Refuse a call whose estimated cost would take today's spend past the budget."""
+        if cost is None:
+            logger.info("Estimated %d input tokens; the model's price is unknown", tokens)
+            return
+        spent, budget = self.agent.ledger.spent_today(), self.settings.daily_budget_usd
+        if spent + cost <= budget:
+            return
+        self.agent.alert(
+            f"budget:{today_utc().isoformat()}:{item_id}",
+            f"{AGENT_SLUG}: item {item_id} waits: its LLM call is estimated at {tokens} input "
+            f"tokens, ${cost:.4f} at most, and today's spend ${spent:.4f} would pass the daily "
+            f"budget of ${budget:.2f}; documents wait until tomorrow (UTC) or a higher "
+            "DAILY_BUDGET_USD.",
+        )
+        self._refused_on = today_utc()
+        raise BudgetReached
 
     def ask(
         self,
@@ -63,14 +118,23 @@ class Gateway:
         pages: int | None = None,
     ) -> str:
         """Call the LLM within the budget, recording the cost of every billed call."""
-        unread = [a.media_type for a in attachments if not self.reads(a.media_type)]
+        unread = sorted({a.media_type for a in attachments} - self.media_types())
         if unread:
             raise PermanentError(
-                f"LLM_PROVIDER={self.settings.llm_provider} does not read {', '.join(unread)}"
+                f"LLM_PROVIDER={self.settings.llm_provider} with "
+                f"LLM_VISION={self.settings.llm_vision} does not read {', '.join(unread)}"
             )
         if self.budget_reached():
             raise BudgetReached
         agent, provider, model = self.agent, self.provider(), self.settings.llm_model
+        attachments = tuple(attachments)
+        if attachments:
+            try:
+                attachments = provider.prepare(attachments)
+            except LLMError as error:  # a limit of the API: this document can never be sent
+                raise ItemFailed(str(error)) from None
+            tokens, cost = self.estimate(provider, system, prompt, model, max_tokens, attachments)
+            self.check_estimate(item_id, tokens, cost)
         # Every billed call is recorded, a failed one too when the provider says it was billed.
         record = functools.partial(
             agent.ledger.record,
@@ -79,11 +143,20 @@ class Gateway:
             purpose=purpose,
             item_id=item_id,
             api_url=provider.url,
+            pages=pages,
+            images=sum(a.media_type.startswith("image/") for a in attachments)
+            if attachments
+            else None,
+            read_via=read_via,
         )
         started = time.monotonic()
         try:
             reply = provider.complete(
-                system=system, prompt=prompt, model=model, max_tokens=max_tokens
+                system=system,
+                prompt=prompt,
+                model=model,
+                max_tokens=max_tokens,
+                attachments=attachments,
             )
         except LLMError as error:
             latency = (time.monotonic() - started) * 1000
@@ -110,9 +183,11 @@ class Gateway:
             cost_usd=cost,
         )
         if cost is None:
+            # The model priced is the one that answered: name it, and the one asked for if not it.
+            asked = "" if reply.model == model else f" (answering for {model})"
             agent.alert(
-                f"unknown_price:{model}",
-                f"{AGENT_SLUG}: no price known for model {model}; its costs are "
+                f"unknown_price:{reply.model}",
+                f"{AGENT_SLUG}: no price known for model {reply.model}{asked}; its costs are "
                 "recorded as null until it is added to the price table (PRICES_FILE).",
             )
         agent.heartbeat.data["last_llm_success"] = datetime.now(UTC).isoformat(timespec="seconds")

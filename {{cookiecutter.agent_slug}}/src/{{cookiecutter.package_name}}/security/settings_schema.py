@@ -134,6 +134,16 @@ SETTINGS = (
         shown_default="the provider's",
     ),
     Setting(
+        "LLM_VISION",
+        TEXT,
+        "auto",
+        "Whether the model reads scans and photos itself (page images, PDFs): auto (anthropic, "
+        "and openai at api.openai.com), on (also a local vision model behind LLM_BASE_URL: page "
+        "images only), off (never; local OCR alone reads them).",
+        choices=("auto", "on", "off"),
+        clean=lower,
+    ),
+    Setting(
         "DAILY_BUDGET_USD",
         NUMBER,
         {{ cookiecutter.daily_budget_usd|float }},

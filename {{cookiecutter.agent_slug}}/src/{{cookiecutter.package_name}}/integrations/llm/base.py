@@ -1,6 +1,8 @@
 """What every LLM provider returns and raises, and the one HTTP call they share."""
 
+import io
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,6 +12,8 @@ import requests
 from ...reliability.http import PermanentError, RetryPolicy, TransientError, request
 
 logger = logging.getLogger(__name__)
+
+PDF = "application/pdf"
 
 # What to check in .env when the API refuses a request outright.
 FIX_HINTS = {
@@ -52,8 +56,73 @@ class Provider(Protocol):
 
     name: str  # "fake" | "anthropic" | "openai"
     url: str  # the URL called: it chooses the price list (observability/prices.py)
+    media_types: frozenset[str]  # the attachments it reads ("image/png", "application/pdf", ...)
+    vision_by_default: bool  # LLM_VISION=auto lets it read them
 
-    def complete(self, *, system: str, prompt: str, model: str, max_tokens: int) -> Reply: ...
+    def prepare(self, attachments: tuple) -> tuple:
+        """Return the attachments as they will be sent (images scaled down), or raise
+        AttachmentError when a documented limit refuses them."""
+        ...
+
+    def input_tokens(self, *, system: str, prompt: str, model: str, attachments: tuple) -> int:
+        """Estimate the input tokens of a call with these prepared attachments."""
+        ...
+
+    def complete(
+        self, *, system: str, prompt: str, model: str, max_tokens: int, attachments: tuple = ()
+    ) -> Reply: ...
+
+
+def text_tokens(text: str) -> int:
+    """Estimate the tokens of a text: about four characters each, as the providers advise."""
+    return math.ceil(len(text) / 4)
+
+
+def base64_length(data: bytes) -> int:
+    return 4 * math.ceil(len(data) / 3)
+
+
+def pdf_pages(data: bytes) -> int:
+    """Return the number of pages of a PDF, or raise AttachmentError when it cannot be read."""
+    import pypdf  # only a call with a PDF pays for the import
+
+    from .images import AttachmentError
+
+    try:
+        return len(pypdf.PdfReader(io.BytesIO(data)).pages)
+    except (pypdf.errors.PyPdfError, ValueError, OSError, KeyError, TypeError) as error:
+        raise AttachmentError(f"the PDF cannot be read: {error}") from None
+
+
+def check_attachments(
+    provider, attachments: tuple, *, max_images: int, max_pdf_pages: int, max_request_bytes: int
+) -> None:
+    """Raise AttachmentError when the prepared attachments break a limit of the provider's API.
+
+    max_request_bytes bounds the attachments once base64-encoded, as they travel in the JSON body.
+    """
+    from .images import AttachmentError
+
+    unread = sorted({a.media_type for a in attachments} - provider.media_types)
+    if unread:
+        raise AttachmentError(f"{provider!r} does not read {', '.join(unread)}")
+    images = sum(1 for a in attachments if a.media_type.startswith("image/"))
+    if images > max_images:
+        raise AttachmentError(
+            f"{images} images in one request, over the {max_images} the {provider.name} API accepts"
+        )
+    size = sum(base64_length(a.data) for a in attachments)
+    if size > max_request_bytes:
+        raise AttachmentError(
+            f"the attachments take {size / 2**20:.1f} MiB once encoded, over the "
+            f"{max_request_bytes / 2**20:.0f} MiB one {provider.name} request may carry"
+        )
+    pages = sum(pdf_pages(a.data) for a in attachments if a.media_type == PDF)
+    if pages > max_pdf_pages:
+        raise AttachmentError(
+            f"a PDF of {pages} pages, over the {max_pdf_pages} pages one {provider.name} request "
+            "may carry"
+        )
 
 
 def post_json(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-from .base import LLMError, Reply, Usage
+from .base import LLMError, Reply, Usage, check_attachments, text_tokens
 
 DOCUMENT_MARKER = "--- DOCUMENT ---"
 SUMMARY_MAX_CHARS = 200
@@ -47,6 +47,8 @@ class FakeProvider:
 
     name = "fake"
     url = "fake://"  # priced from the snapshot's own `fake` entry
+    media_types: frozenset[str] = frozenset()  # it reads text only: a scan needs local OCR
+    vision_by_default = False
 
     def __init__(self, sleep: Callable[[float], object] = time.sleep):
         self.sleep = sleep
@@ -54,8 +56,19 @@ class FakeProvider:
     def __repr__(self) -> str:
         return "FakeProvider()"
 
-    def complete(self, *, system: str, prompt: str, model: str, max_tokens: int) -> Reply:
+    def prepare(self, attachments: tuple) -> tuple:
+        """Refuse any attachment: the fake model has no eyes."""
+        check_attachments(self, attachments, max_images=0, max_pdf_pages=0, max_request_bytes=0)
+        return attachments
+
+    def input_tokens(self, *, system: str, prompt: str, model: str, attachments: tuple) -> int:
+        return text_tokens(system + prompt)
+
+    def complete(
+        self, *, system: str, prompt: str, model: str, max_tokens: int, attachments: tuple = ()
+    ) -> Reply:
         """Answer the extraction prompt with a JSON object, or act out a FAKE-LLM fault line."""
+        self.prepare(attachments)
         document = document_part(prompt)
         faults = fault_lines(document)
         if "sleep" in faults:
