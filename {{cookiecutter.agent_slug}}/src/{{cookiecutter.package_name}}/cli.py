@@ -2,14 +2,12 @@
 
 import argparse
 import json
-import logging
+import os
 import sys
 
 from . import AGENT_SLUG
 from .contract.costs import GROUPINGS, read_records, summarize
 from .contract.times import DateError, parse_day
-
-logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -20,8 +18,46 @@ class UsageError(Exception):
     """The user asked for something that cannot be done; the message says how to fix it."""
 
 
+def terminal_width() -> int:
+    """The width argparse would take from shutil.get_terminal_size, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter; its width is found only when help is shown.
+
+    argparse makes a formatter for every add_argument, and each one imports shutil (with zlib, bz2
+    and lzma) to measure the terminal: most runs print no help at all.
+    """
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, width or 80)
+        self._requested_width = width
+
+    def format_help(self) -> str:
+        if self._requested_width is None:
+            self._width = terminal_width()
+            self._max_help_position = min(
+                self._max_help_position, max(self._width - 20, self._indent_increment * 2)
+            )
+        return super().format_help()
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit code 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         sys.stderr.write(f"{self.prog}: error: {message}; see {self.prog} --help\n")
@@ -91,36 +127,48 @@ def build_parser() -> Parser:
     return parser
 
 
-def load(args, *, runs_agent: bool):
-    """Load settings and set up logging for a command.
+RUNS_AGENT, ACTS, READS = "runs the agent", "acts on the state", "reads the state"
 
-    `run` and `once` run the agent: they log to stdout and create the state directory if need be.
-    Every other command reads (or decides on) the state an agent made, and stops when there is none.
+
+def load(args, use: str):
+    """Load settings for a command and, unless it only reads, set up logging.
+
+    RUNS_AGENT (`run`, `once`): JSON logs to stdout (and the log file); the state directory is
+    created if need be. Every other command works on the state an agent made, and stops when there
+    is none. ACTS (`review`, `health`): warnings go to stderr as redacted JSON lines. READS
+    (`costs`, `status`, `audit verify`): logging is not even imported; the rare warning (a damaged
+    cost record, a stray settings key) is one plain line on stderr, naming a file and no secret.
     """
-    from .observability.logs import configure_logging
-    from .reliability.inbox import check_existing_state
+    from .reliability.state import check_existing_state
     from .security.settings import load_settings
 
     settings = load_settings(args.env_file, args.state_dir)
-    if runs_agent:
+    if use != RUNS_AGENT:
+        check_existing_state(settings.state_dir)
+    if use == READS:
+        return settings
+    from .observability.logs import configure_logging
+
+    if use == RUNS_AGENT:
         configure_logging(settings.log_level, settings.log_file, settings.secrets())
     else:
-        check_existing_state(settings.state_dir)
         configure_logging("WARNING", None, settings.secrets(), stream=sys.stderr)
     return settings
 
 
 def command_run(args, once: bool) -> int:
+    import logging
+
     from .agent import Agent
 
-    settings = load(args, runs_agent=True)
+    settings = load(args, RUNS_AGENT)
     agent = Agent(settings)
     agent.install_signal_handlers()
     agent.start()
     if once:
         handled = agent.run_once(wait_for_settling=True)
         agent.write_heartbeat("idle")
-        logger.info("Processed %d item(s)", handled)
+        logging.getLogger(__name__).info("Processed %d item(s)", handled)
     else:
         agent.run()
     return EXIT_OK
@@ -130,7 +178,7 @@ def command_costs(args) -> int:
     since, until = parse_day(args.since), parse_day(args.until)
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}; swap them")
-    settings = load(args, runs_agent=False)
+    settings = load(args, READS)
     rows = summarize(read_records(settings.state_dir / "costs", since, until), args.by)
     total = {
         "calls": sum(r["calls"] for r in rows),
@@ -170,7 +218,7 @@ def command_costs(args) -> int:
 def command_audit(args) -> int:
     from .observability.audit import verify
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, READS)
     path = settings.state_dir / "audit.jsonl"
     problems = verify(path)
     if problems:
@@ -185,13 +233,13 @@ def command_audit(args) -> int:
 def command_review(args) -> int:
     from .review_commands import command_review as review
 
-    return review(args, load(args, runs_agent=False))
+    return review(args, load(args, ACTS))
 
 
 def command_health(args) -> int:
     from .deployment.health import check
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, ACTS)
     report = check(settings)
     print(json.dumps(report, indent=2))
     return EXIT_OK if report["status"] == "ok" else EXIT_PROBLEM
@@ -200,7 +248,7 @@ def command_health(args) -> int:
 def command_status(args) -> int:
     from .deployment.heartbeat import read_heartbeat
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, READS)
     beat = read_heartbeat(settings.state_dir)
     if beat is None:
         print(f"{AGENT_SLUG}: no heartbeat in {settings.state_dir} (never started here)")
@@ -236,7 +284,7 @@ def command_settings(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .reliability.errors import AuditError, PermanentError, SetupError
-    from .reliability.inbox import AlreadyRunning, StateDirError
+    from .reliability.state import AlreadyRunning, StateDirError
     from .security.settings import SettingsError
 
     args = build_parser().parse_args(argv)
