@@ -6,7 +6,7 @@ import os
 import sys
 
 from . import AGENT_SLUG
-from .contract.costs import GROUPINGS, read_records, summarize
+from .contract.costs import GROUPINGS, read_records, tabulate
 from .contract.times import DateError, parse_day
 
 EXIT_OK = 0
@@ -179,26 +179,11 @@ def command_costs(args) -> int:
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}; swap them")
     settings = load(args, READS)
-    rows = summarize(read_records(settings.state_dir / "costs", since, until), args.by)
-    total = {
-        "calls": sum(r["calls"] for r in rows),
-        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
-        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
-    }
+    table = tabulate(read_records(settings.state_dir / "costs", since, until), args.by)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "since": str(since),
-                    "until": str(until),
-                    "by": args.by,
-                    "rows": rows,
-                    "total": total,
-                },
-                indent=2,
-            )
-        )
+        print(table.report_json(since, until))
         return EXIT_OK
+    rows, total = table.rows(), table.total()
     print(f"LLM costs {since} .. {until} by {args.by}")
     print(f"{args.by:<24} {'calls':>7} {'input tok':>11} {'output tok':>11} {'USD':>12}")
     for row in rows:
