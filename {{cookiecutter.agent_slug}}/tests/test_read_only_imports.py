@@ -135,3 +135,42 @@ def test_help_still_fits_the_terminal_it_is_shown_in(home):
     assert "show this help message and exit" in wide.stdout
     assert max(len(line) for line in wide.stdout.splitlines()) > 50
     assert "--since SINCE" in narrow.stdout and "--since SINCE" in wide.stdout
+
+
+ARGVS = [
+    ["costs", "--since", "yesterday"],
+    ["--env-file", "costs", "status"],
+    ["--env-file=x", "--state-dir", "y", "costs", "--by", "model", "--json"],
+    ["--state-dir", "--env-file", "costs"],
+    ["--env-file"],
+    ["--env", "x", "costs"],
+    ["--version"],
+    ["-h"],
+    ["costs", "--help"],
+    ["costs", "--by", "week"],
+    ["review", "resolve", "abc", "--choose", "2", "--note", "ok"],
+    ["review", "resolve", "abc"],
+    ["audit"],
+    ["audit", "verify"],
+    ["settings", "table"],
+    ["bogus"],
+    ["run", "--since", "today"],
+    [],
+]
+
+
+def parse(parser, argv, capsys):
+    try:
+        outcome = vars(parser.parse_args(argv))
+    except SystemExit as exit:
+        outcome = exit.code
+    return outcome, capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=" ".join)
+def test_the_parser_of_one_command_reads_argv_as_the_whole_one_does(argv, capsys):
+    from {{ cookiecutter.package_name }}.cli import build_parser, named_command
+
+    assert parse(build_parser(named_command(argv)), argv, capsys) == parse(
+        build_parser(), argv, capsys
+    )

@@ -18,8 +18,8 @@ class UsageError(Exception):
     """The user asked for something that cannot be done; the message says how to fix it."""
 
 
-def terminal_width() -> int:
-    """The width argparse would take from shutil.get_terminal_size, without importing shutil."""
+def terminal_columns(fallback: int = 80) -> int:
+    """Return the terminal's width the way shutil.get_terminal_size() does: $COLUMNS first."""
     try:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
@@ -29,27 +29,20 @@ def terminal_width() -> int:
             columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
         except (AttributeError, ValueError, OSError):
             columns = 0
-    return (columns or 80) - 2
+    return columns if columns > 0 else fallback
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter; its width is found only when help is shown.
+    """argparse's formatter, as wide as the terminal, found without importing shutil.
 
-    argparse makes a formatter for every add_argument, and each one imports shutil (with zlib, bz2
-    and lzma) to measure the terminal: most runs print no help at all.
+    argparse makes one for every argument added, and the default one imports shutil (and its
+    compression modules) to ask the terminal's width: most runs print no help at all.
     """
 
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-        super().__init__(prog, indent_increment, max_help_position, width or 80)
-        self._requested_width = width
-
-    def format_help(self) -> str:
-        if self._requested_width is None:
-            self._width = terminal_width()
-            self._max_help_position = min(
-                self._max_help_position, max(self._width - 20, self._indent_increment * 2)
-            )
-        return super().format_help()
+    def __init__(self, prog: str, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            width = terminal_columns() - 2  # what argparse itself keeps free
+        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,38 +67,36 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
-    parser.add_argument(
-        "--version", action=VersionAction, nargs=0, help="show the version and exit"
-    )
-    parser.add_argument(
-        "--env-file",
-        help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
-    )
-    parser.add_argument(
-        "--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)"
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    commands.required = True
+COMMANDS = {
+    "run": "process the inbox until stopped (the systemd service)",
+    "once": "process what is in the inbox now, then exit",
+    "costs": "LLM costs over a period",
+    "audit": "the tamper-evident audit log",
+    "review": "documents waiting for a human decision",
+    "health": "check the agent; JSON out, exit 0 when healthy",
+    "status": "what the agent is doing, from its heartbeat",
+    "settings": "every .env key, from its one declaration",
+}
+# The options before the command that take a value: the command is the first word after them.
+VALUE_OPTIONS = ("--env-file", "--state-dir")
 
-    commands.add_parser("run", help="process the inbox until stopped (the systemd service)")
-    commands.add_parser("once", help="process what is in the inbox now, then exit")
 
-    costs = commands.add_parser("costs", help="LLM costs over a period")
+def add_costs_arguments(costs: Parser) -> None:
     costs.add_argument("--since", default="today", help="today, yesterday, 7d or YYYY-MM-DD")
     costs.add_argument("--until", default="today", help="last day included (default today)")
     costs.add_argument("--by", choices=GROUPINGS, default="day")
     costs.add_argument("--json", action="store_true", help="machine-readable output")
 
-    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+
+def add_audit_arguments(audit: Parser) -> None:
     audit_commands = audit.add_subparsers(
         dest="audit_command", metavar="ACTION", parser_class=Parser
     )
     audit_commands.required = True
     audit_commands.add_parser("verify", help="check that no entry was edited, removed or cut off")
 
-    review = commands.add_parser("review", help="documents waiting for a human decision")
+
+def add_review_arguments(review: Parser) -> None:
     review_commands = review.add_subparsers(
         dest="review_command", metavar="ACTION", parser_class=Parser
     )
@@ -120,10 +111,61 @@ def build_parser() -> Parser:
     decision.add_argument("--reject", action="store_true", help="send the document to failed/")
     resolve.add_argument("--note", default="", help="why (kept in the audit log)")
 
-    commands.add_parser("health", help="check the agent; JSON out, exit 0 when healthy")
-    commands.add_parser("status", help="what the agent is doing, from its heartbeat")
-    settings = commands.add_parser("settings", help="every .env key, from its one declaration")
+
+def add_settings_arguments(settings: Parser) -> None:
     settings.add_argument("form", choices=("example", "table"), help=".env.example or Markdown")
+
+
+ARGUMENTS = {
+    "costs": add_costs_arguments,
+    "audit": add_audit_arguments,
+    "review": add_review_arguments,
+    "settings": add_settings_arguments,
+}
+
+
+def named_command(argv: list[str]) -> str | None:
+    """Return the command argv names after the options that come before it, or None if unsure.
+
+    None (help, --version, an abbreviated or unknown option, no command) gets the whole parser.
+    """
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in VALUE_OPTIONS:
+            index += 2
+        elif word.startswith(tuple(f"{option}=" for option in VALUE_OPTIONS)):
+            index += 1
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """Build the command line: every command, or only the command `only` with its arguments.
+
+    A run needs one command once its name is known, and building the others (argparse looks up
+    translations for each parser) cost more than `costs --since yesterday` reading its records;
+    help and mistakes get the whole parser.
+    """
+    parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
+    parser.add_argument(
+        "--version", action=VersionAction, nargs=0, help="show the version and exit"
+    )
+    parser.add_argument(
+        "--env-file",
+        help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
+    )
+    parser.add_argument(
+        "--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    for name, help_text in COMMANDS.items():
+        if only is None or only == name:
+            command = commands.add_parser(name, help=help_text)
+            if name in ARGUMENTS:
+                ARGUMENTS[name](command)
     return parser
 
 
@@ -272,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     from .reliability.state import AlreadyRunning, StateDirError
     from .security.settings import SettingsError
 
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(named_command(words)).parse_args(words)
     handlers = {
         "run": lambda: command_run(args, once=False),
         "once": lambda: command_run(args, once=True),
