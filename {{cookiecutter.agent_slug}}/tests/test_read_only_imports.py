@@ -111,23 +111,19 @@ def test_a_damaged_cost_record_is_one_plain_line_and_the_sum_stays_exact(home):
     assert not imported & (HEAVY - {"logging"})
 
 
+def costs_help(home, columns: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        home.command("costs", "--help"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=home.process_env(COLUMNS=str(columns)),
+        check=False,
+    )
+
+
 def test_help_still_fits_the_terminal_it_is_shown_in(home):
-    narrow = subprocess.run(
-        home.command("costs", "--help"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=home.process_env(COLUMNS="50"),
-        check=False,
-    )
-    wide = subprocess.run(
-        home.command("costs", "--help"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=home.process_env(COLUMNS="200"),
-        check=False,
-    )
+    narrow, wide = costs_help(home, 50), costs_help(home, 200)
 
     assert narrow.returncode == wide.returncode == 0
     # Wrapped to 50 columns as argparse would, and not wrapped where the terminal is wide.

@@ -2,10 +2,10 @@
 
 import argparse
 import json
-import os
 import sys
 
 from . import AGENT_SLUG
+from .contract.commandline import Parser
 from .contract.costs import GROUPINGS, read_records, tabulate
 from .contract.times import DateError, parse_day
 
@@ -16,45 +16,6 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """The user asked for something that cannot be done; the message says how to fix it."""
-
-
-def terminal_columns(fallback: int = 80) -> int:
-    """Return the terminal's width the way shutil.get_terminal_size() does: $COLUMNS first."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else fallback
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, as wide as the terminal, found without importing shutil.
-
-    argparse makes one for every argument added, and the default one imports shutil (and its
-    compression modules) to ask the terminal's width: most runs print no help at all.
-    """
-
-    def __init__(self, prog: str, indent_increment=2, max_help_position=24, width=None):
-        if width is None:
-            width = terminal_columns() - 2  # what argparse itself keeps free
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit code 2."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message}; see {self.prog} --help\n")
-        sys.exit(EXIT_USAGE)
 
 
 class VersionAction(argparse.Action):
