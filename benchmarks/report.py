@@ -247,13 +247,13 @@ def write(path: Path, sections: dict) -> str:
         ),
         "",
         (
-            "Why `costs --since yesterday` on one agent stays above 2× `python3 -c 'import json'`: "
-            "the command reads two small files, but Python must first import what any command of "
-            "the agent needs — argparse, logging (the warnings go out as redacted JSON lines), "
-            "decimal (costs add up exactly) and pathlib — and those alone take about 1.7× the "
-            "baseline on the same machine. Read-only commands import no more than that and the "
-            "settings: not requests, not importlib.metadata, not the price snapshot, not the audit "
-            "log. Meeting the goal would mean leaving logging out of read-only commands: not done."
+            "What `costs --since yesterday` on one agent pays beyond `python3 -c 'import json'`: "
+            "the command reads two small files, but Python must first import argparse, decimal "
+            "(costs add up exactly), datetime, pathlib and the settings. Read-only commands "
+            "(`costs`, `status`, `audit verify`) import nothing else: not logging (a rare warning "
+            "is one plain line on stderr), not requests, not importlib.metadata, not the inbox, "
+            "the price snapshot or the audit log; and the command line builds the parser of the "
+            "one command it is given, not all eight."
         ),
         "",
         (

@@ -6,11 +6,9 @@ one wording. A baked agent's deployment/health.py and roles/health/files/agentct
 state directory, and their thresholds are held to the health role's defaults.
 """
 
-import importlib
 import json
 import os
 import re
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,16 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 from agentctl_stubs import import_agentctl
-from test_cookiecutter_generation import (
-    bake,
-    cookiecutter_config,  # noqa: F401 (a fixture, used by name)
-)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROLE_DEFAULTS = REPO_ROOT / "roles" / "health" / "defaults" / "main.yml"
 # A package name of its own, so no other installed bake of the template is imported instead.
 AGENT_NAME = "Health Agreement Agent"
-PACKAGE = "health_agreement_agent"
 SLUG = "health-agreement-agent"
 BUDGET_USD = 1.0
 # The checks both sides make; the agent reports review waits but never counts them a problem.
@@ -35,15 +28,9 @@ SHARED_PROBLEMS = ("heartbeat", "backlog", "budget", "prices")
 
 
 @pytest.fixture(scope="module")
-def health(tmp_path_factory, cookiecutter_config):  # noqa: F811 (the fixture, by name)
-    project = bake(
-        tmp_path_factory.mktemp("bake-health"), cookiecutter_config, agent_name=AGENT_NAME
-    ).project
-    sys.path.insert(0, str(project / "src"))
-    try:
-        yield importlib.import_module(f"{PACKAGE}.deployment.health")
-    finally:
-        sys.path.remove(str(project / "src"))
+def health(baked_package):
+    (module,) = baked_package(AGENT_NAME, "deployment.health")
+    return module
 
 
 @pytest.fixture(scope="module")

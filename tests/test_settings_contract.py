@@ -8,18 +8,12 @@ the agent's defaults for the keys they derive the watchdog from. Each of these i
 declaration here.
 """
 
-import importlib
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_cookiecutter_generation import (
-    bake,
-    cookiecutter_config,  # noqa: F401 (a fixture, used by name)
-)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = REPO_ROOT / "docs" / "contract.md"
@@ -34,7 +28,6 @@ EXAMPLE_AGENTS = REPO_ROOT / "inventories" / "example" / "group_vars" / "pillars
 MOLECULE = REPO_ROOT / "molecule" / "default" / "molecule.yml"
 # A package name of its own, so no other installed bake of the template is imported instead.
 AGENT_NAME = "Settings Contract Agent"
-PACKAGE = "settings_contract_agent"
 # The Ansible type each kind of setting is checked as (every value reaches the .env as text).
 ANSIBLE_TYPES = {
     "text": "str",
@@ -50,19 +43,10 @@ SECRET_VALUE = "sk-contract-test-7c1e5a9b3d"
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory, cookiecutter_config):  # noqa: F811 (the fixture, by name)
+def agent(baked_package):
     """Return the baked agent's declaration (settings_schema) and what is written from it."""
-    project = bake(
-        tmp_path_factory.mktemp("bake-settings"), cookiecutter_config, agent_name=AGENT_NAME
-    ).project
-    sys.path.insert(0, str(project / "src"))
-    try:
-        yield SimpleNamespace(
-            schema=importlib.import_module(f"{PACKAGE}.security.settings_schema"),
-            docs=importlib.import_module(f"{PACKAGE}.security.settings_docs"),
-        )
-    finally:
-        sys.path.remove(str(project / "src"))
+    schema, docs = baked_package(AGENT_NAME, "security.settings_schema", "security.settings_docs")
+    return SimpleNamespace(schema=schema, docs=docs)
 
 
 def role_options() -> dict:

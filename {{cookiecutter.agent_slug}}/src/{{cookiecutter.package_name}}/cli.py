@@ -2,14 +2,12 @@
 
 import argparse
 import json
-import logging
 import sys
 
 from . import AGENT_SLUG
-from .contract.costs import GROUPINGS, read_records, summarize
+from .contract.commandline import Parser
+from .contract.costs import GROUPINGS, read_records, tabulate
 from .contract.times import DateError, parse_day
-
-logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -18,14 +16,6 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """The user asked for something that cannot be done; the message says how to fix it."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit code 2."""
-
-    def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message}; see {self.prog} --help\n")
-        sys.exit(EXIT_USAGE)
 
 
 class VersionAction(argparse.Action):
@@ -38,38 +28,36 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
-    parser.add_argument(
-        "--version", action=VersionAction, nargs=0, help="show the version and exit"
-    )
-    parser.add_argument(
-        "--env-file",
-        help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
-    )
-    parser.add_argument(
-        "--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)"
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    commands.required = True
+COMMANDS = {
+    "run": "process the inbox until stopped (the systemd service)",
+    "once": "process what is in the inbox now, then exit",
+    "costs": "LLM costs over a period",
+    "audit": "the tamper-evident audit log",
+    "review": "documents waiting for a human decision",
+    "health": "check the agent; JSON out, exit 0 when healthy",
+    "status": "what the agent is doing, from its heartbeat",
+    "settings": "every .env key, from its one declaration",
+}
+# The options before the command that take a value: the command is the first word after them.
+VALUE_OPTIONS = ("--env-file", "--state-dir")
 
-    commands.add_parser("run", help="process the inbox until stopped (the systemd service)")
-    commands.add_parser("once", help="process what is in the inbox now, then exit")
 
-    costs = commands.add_parser("costs", help="LLM costs over a period")
+def add_costs_arguments(costs: Parser) -> None:
     costs.add_argument("--since", default="today", help="today, yesterday, 7d or YYYY-MM-DD")
     costs.add_argument("--until", default="today", help="last day included (default today)")
     costs.add_argument("--by", choices=GROUPINGS, default="day")
     costs.add_argument("--json", action="store_true", help="machine-readable output")
 
-    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+
+def add_audit_arguments(audit: Parser) -> None:
     audit_commands = audit.add_subparsers(
         dest="audit_command", metavar="ACTION", parser_class=Parser
     )
     audit_commands.required = True
     audit_commands.add_parser("verify", help="check that no entry was edited, removed or cut off")
 
-    review = commands.add_parser("review", help="documents waiting for a human decision")
+
+def add_review_arguments(review: Parser) -> None:
     review_commands = review.add_subparsers(
         dest="review_command", metavar="ACTION", parser_class=Parser
     )
@@ -84,43 +72,106 @@ def build_parser() -> Parser:
     decision.add_argument("--reject", action="store_true", help="send the document to failed/")
     resolve.add_argument("--note", default="", help="why (kept in the audit log)")
 
-    commands.add_parser("health", help="check the agent; JSON out, exit 0 when healthy")
-    commands.add_parser("status", help="what the agent is doing, from its heartbeat")
-    settings = commands.add_parser("settings", help="every .env key, from its one declaration")
+
+def add_settings_arguments(settings: Parser) -> None:
     settings.add_argument("form", choices=("example", "table"), help=".env.example or Markdown")
+
+
+ARGUMENTS = {
+    "costs": add_costs_arguments,
+    "audit": add_audit_arguments,
+    "review": add_review_arguments,
+    "settings": add_settings_arguments,
+}
+
+
+def named_command(argv: list[str]) -> str | None:
+    """Return the command argv names after the options that come before it, or None if unsure.
+
+    None (help, --version, an abbreviated or unknown option, no command) gets the whole parser.
+    """
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in VALUE_OPTIONS:
+            index += 2
+        elif word.startswith(tuple(f"{option}=" for option in VALUE_OPTIONS)):
+            index += 1
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """Build the command line: every command, or only the command `only` with its arguments.
+
+    A run needs one command once its name is known, and building the others (argparse looks up
+    translations for each parser) cost more than `costs --since yesterday` reading its records;
+    help and mistakes get the whole parser.
+    """
+    parser = Parser(prog=AGENT_SLUG, description="Run the agent or inspect its work.")
+    parser.add_argument(
+        "--version", action=VersionAction, nargs=0, help="show the version and exit"
+    )
+    parser.add_argument(
+        "--env-file",
+        help="settings file (default: $CREDENTIALS_DIRECTORY/env under systemd, else ./.env)",
+    )
+    parser.add_argument(
+        "--state-dir", help="state directory (default: $STATE_DIRECTORY, else ./var)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    for name, help_text in COMMANDS.items():
+        if only is None or only == name:
+            command = commands.add_parser(name, help=help_text)
+            if name in ARGUMENTS:
+                ARGUMENTS[name](command)
     return parser
 
 
-def load(args, *, runs_agent: bool):
-    """Load settings and set up logging for a command.
+RUNS_AGENT, ACTS, READS = "runs the agent", "acts on the state", "reads the state"
 
-    `run` and `once` run the agent: they log to stdout and create the state directory if need be.
-    Every other command reads (or decides on) the state an agent made, and stops when there is none.
+
+def load(args, use: str):
+    """Load settings for a command and, unless it only reads, set up logging.
+
+    RUNS_AGENT (`run`, `once`): JSON logs to stdout (and the log file); the state directory is
+    created if need be. Every other command works on the state an agent made, and stops when there
+    is none. ACTS (`review`, `health`): warnings go to stderr as redacted JSON lines. READS
+    (`costs`, `status`, `audit verify`): logging is not even imported; the rare warning (a damaged
+    cost record, a stray settings key) is one plain line on stderr, naming a file and no secret.
     """
-    from .observability.logs import configure_logging
-    from .reliability.inbox import check_existing_state
+    from .reliability.state import check_existing_state
     from .security.settings import load_settings
 
     settings = load_settings(args.env_file, args.state_dir)
-    if runs_agent:
+    if use != RUNS_AGENT:
+        check_existing_state(settings.state_dir)
+    if use == READS:
+        return settings
+    from .observability.logs import configure_logging
+
+    if use == RUNS_AGENT:
         configure_logging(settings.log_level, settings.log_file, settings.secrets())
     else:
-        check_existing_state(settings.state_dir)
         configure_logging("WARNING", None, settings.secrets(), stream=sys.stderr)
     return settings
 
 
 def command_run(args, once: bool) -> int:
+    import logging
+
     from .agent import Agent
 
-    settings = load(args, runs_agent=True)
+    settings = load(args, RUNS_AGENT)
     agent = Agent(settings)
     agent.install_signal_handlers()
     agent.start()
     if once:
         handled = agent.run_once(wait_for_settling=True)
         agent.write_heartbeat("idle")
-        logger.info("Processed %d item(s)", handled)
+        logging.getLogger(__name__).info("Processed %d item(s)", handled)
     else:
         agent.run()
     return EXIT_OK
@@ -130,27 +181,12 @@ def command_costs(args) -> int:
     since, until = parse_day(args.since), parse_day(args.until)
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}; swap them")
-    settings = load(args, runs_agent=False)
-    rows = summarize(read_records(settings.state_dir / "costs", since, until), args.by)
-    total = {
-        "calls": sum(r["calls"] for r in rows),
-        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
-        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
-    }
+    settings = load(args, READS)
+    table = tabulate(read_records(settings.state_dir / "costs", since, until), args.by)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "since": str(since),
-                    "until": str(until),
-                    "by": args.by,
-                    "rows": rows,
-                    "total": total,
-                },
-                indent=2,
-            )
-        )
+        print(table.report_json(since, until))
         return EXIT_OK
+    rows, total = table.rows(), table.total()
     print(f"LLM costs {since} .. {until} by {args.by}")
     print(f"{args.by:<24} {'calls':>7} {'input tok':>11} {'output tok':>11} {'USD':>12}")
     for row in rows:
@@ -170,7 +206,7 @@ def command_costs(args) -> int:
 def command_audit(args) -> int:
     from .observability.audit import verify
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, READS)
     path = settings.state_dir / "audit.jsonl"
     problems = verify(path)
     if problems:
@@ -185,13 +221,13 @@ def command_audit(args) -> int:
 def command_review(args) -> int:
     from .review_commands import command_review as review
 
-    return review(args, load(args, runs_agent=False))
+    return review(args, load(args, ACTS))
 
 
 def command_health(args) -> int:
     from .deployment.health import check
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, ACTS)
     report = check(settings)
     print(json.dumps(report, indent=2))
     return EXIT_OK if report["status"] == "ok" else EXIT_PROBLEM
@@ -200,7 +236,7 @@ def command_health(args) -> int:
 def command_status(args) -> int:
     from .deployment.heartbeat import read_heartbeat
 
-    settings = load(args, runs_agent=False)
+    settings = load(args, READS)
     beat = read_heartbeat(settings.state_dir)
     if beat is None:
         print(f"{AGENT_SLUG}: no heartbeat in {settings.state_dir} (never started here)")
@@ -236,10 +272,11 @@ def command_settings(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors are one line on stderr and exit code 2."""
     from .reliability.errors import AuditError, PermanentError, SetupError
-    from .reliability.inbox import AlreadyRunning, StateDirError
+    from .reliability.state import AlreadyRunning, StateDirError
     from .security.settings import SettingsError
 
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(named_command(words)).parse_args(words)
     handlers = {
         "run": lambda: command_run(args, once=False),
         "once": lambda: command_run(args, once=True),

@@ -8,49 +8,14 @@ inspect).
 """
 
 import argparse
-import os
 import sys
 
 from .config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_config
+from .contract.commandline import HelpFormatter, Parser
 from .errors import EXIT_PROBLEM, EXIT_USAGE, UsageError
 from .redaction import REDACT
 
 COST_GROUPINGS = ("agent", "model", "day")
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit code 2."""
-
-    def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message}; see {self.prog} --help\n")
-        sys.exit(EXIT_USAGE)
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, as wide as the terminal, found without importing shutil.
-
-    argparse makes one for every argument added, and the default one imports shutil (and its
-    compression modules) to ask the terminal's width: a few percent of `agentctl status`.
-    """
-
-    def __init__(self, prog: str, indent_increment=2, max_help_position=24, width=None):
-        if width is None:
-            width = terminal_columns() - 2  # what argparse itself keeps free
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-def terminal_columns(fallback: int = 80) -> int:
-    """Return the terminal's width the way shutil.get_terminal_size() does: $COLUMNS first."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else fallback
 
 
 def build_parser(only: str | None = None) -> Parser:

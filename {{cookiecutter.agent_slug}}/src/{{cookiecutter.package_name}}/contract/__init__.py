@@ -17,4 +17,5 @@ are). One concern per module:
 - ``retry``: bounded attempts, full-jitter backoff, a server's own wait honoured.
 - ``telegram``: the Bot API's sendMessage over urllib: split, escape, retries, chat migration.
 - ``health``: the checks over an agent's state, their thresholds given by the caller.
+- ``commandline``: the argument parser both command lines use: one-line errors, cheap help.
 """

@@ -4,14 +4,17 @@
     read_records(directory, since, until)          the days since..until, only their files read
     amount(record) -> Decimal | None               cost_usd, exact; None when unpriced
     DayFacts.of(records)                           spent_usd (Decimal), unpriced_models, last_ok
-    summarize(records, by) -> list of dict         calls, tokens and cost by day, model or purpose
+    CostTable(by)                                  calls, tokens and exact cost by a key; .add(key,
+                                                   record), .rows(), .total(), .report_json(since,
+                                                   until): the JSON both costs commands print
+    tabulate(records, by) -> CostTable             one agent's records by day, model or purpose
+    summarize(records, by) -> list of dict         tabulate's rows, each cost as a float
 
 Field names follow the OpenTelemetry GenAI conventions: gen_ai.request.model, gen_ai.response.model,
 gen_ai.usage.input_tokens, ...; cost_usd is null when the model's price is unknown (never $0).
 """
 
 import json
-from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +23,8 @@ from .layout import COST_FILE_SUFFIX
 
 REQUEST_MODEL = "gen_ai.request.model"
 RESPONSE_MODEL = "gen_ai.response.model"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 UNKNOWN_MODEL = "?"
 GROUPINGS = ("day", "model", "purpose")
 
@@ -99,32 +104,89 @@ class DayFacts:
         return facts
 
 
-def summarize(records, by: str) -> list[dict]:
-    """Group records by day, model or purpose: calls, tokens, known cost, calls of unknown price."""
-    groups: dict[str, dict] = defaultdict(
-        lambda: {
-            "calls": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cost_usd": Decimal(0),
-            "unpriced_calls": 0,
+class CostTable:
+    """Calls, tokens and exact cost of cost records grouped by one key, and the JSON report of them.
+
+    The report is what `<agent> costs --json` and `agentctl costs --json` print: since, until, by,
+    rows (one per key, sorted) and total; costs are summed as Decimals and written as JSON numbers.
+    """
+
+    def __init__(self, by: str):
+        self.by = by
+        self.groups: dict[str, dict] = {}
+
+    def add(self, key: str, record: dict) -> None:
+        row = self.groups.get(key)
+        if row is None:
+            row = self.groups[key] = {self.by: key, **_zero()}
+        _count(row, record)
+
+    def rows(self) -> list[dict]:
+        return [self.groups[key] for key in sorted(self.groups)]
+
+    def total(self) -> dict:
+        total = _zero()
+        for row in self.groups.values():
+            for field in total:
+                total[field] += row[field]
+        return total
+
+    def report(self, since: date, until: date, **extra) -> dict:
+        """The report's fields; extra ones (agentctl's host) come first."""
+        return {
+            **extra,
+            "since": str(since),
+            "until": str(until),
+            "by": self.by,
+            "rows": self.rows(),
+            "total": self.total(),
         }
-    )
+
+    def report_json(self, since: date, until: date, **extra) -> str:
+        return json.dumps(self.report(since, until, **extra), indent=2, default=float)
+
+
+def _zero() -> dict:
+    return {
+        "calls": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": Decimal(0),
+        "unpriced_calls": 0,
+    }
+
+
+def _count(row: dict, record: dict) -> None:
+    row["calls"] += 1
+    row["input_tokens"] += _tokens(record.get(INPUT_TOKENS))
+    row["output_tokens"] += _tokens(record.get(OUTPUT_TOKENS))
+    cost = amount(record)
+    if cost is None:
+        row["unpriced_calls"] += 1
+    else:
+        row["cost_usd"] += cost
+
+
+def _tokens(value) -> int:
+    """A token count as written; anything else (a damaged record) counts as none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+KEYS = {
+    "day": lambda record: str(record.get("ts", ""))[:10],
+    "model": model_of,
+    "purpose": lambda record: str(record.get("purpose") or UNKNOWN_MODEL),
+}
+
+
+def tabulate(records, by: str) -> CostTable:
+    """Group one agent's records by day (of their ts), model or purpose."""
+    table, key_of = CostTable(by), KEYS[by]
     for record in records:
-        key = {
-            "day": str(record.get("ts", ""))[:10],
-            "model": record.get("gen_ai.request.model") or "?",
-            "purpose": record.get("purpose") or "?",
-        }[by]
-        group = groups[key]
-        group["calls"] += 1
-        group["input_tokens"] += int(record.get("gen_ai.usage.input_tokens") or 0)
-        group["output_tokens"] += int(record.get("gen_ai.usage.output_tokens") or 0)
-        if record.get("cost_usd") is None:
-            group["unpriced_calls"] += 1
-        else:
-            group["cost_usd"] += Decimal(str(record["cost_usd"]))
-    return [
-        {by: key, **values, "cost_usd": float(values["cost_usd"])}
-        for key, values in sorted(groups.items())
-    ]
+        table.add(key_of(record), record)
+    return table
+
+
+def summarize(records, by: str) -> list[dict]:
+    """tabulate's rows with each cost as a float (the exact sum, rounded once)."""
+    return [{**row, "cost_usd": float(row["cost_usd"])} for row in tabulate(records, by).rows()]

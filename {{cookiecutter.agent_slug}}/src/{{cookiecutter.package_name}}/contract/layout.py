@@ -8,8 +8,9 @@
     slug_problem(slug) -> str | None   why a slug cannot name an agent, or None
     system_user(slug), unit_name(slug)
 
-The slug rule is also written, as Ansible can read it, in roles/agent/tasks/assert.yml and
-roles/agent/vars/main.yml: change them together.
+The slug rule is written here only: the generator hook and the Ansible role's filter plugin
+(roles/agent/filter_plugins/agent_slug.py) load this file by path, so it imports the standard
+library alone.
 """
 
 import os

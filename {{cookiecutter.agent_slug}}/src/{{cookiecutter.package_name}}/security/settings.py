@@ -6,7 +6,6 @@ is ./.env. Secrets stay in the Settings object: os.environ is never written, so 
 settings_schema.py; the Settings class is made from that declaration.
 """
 
-import logging
 import os
 import stat
 from pathlib import Path
@@ -16,7 +15,6 @@ from .settings_schema import SECRET_KEYS, SETTINGS, SettingsError
 
 __all__ = ["SECRET_KEYS", "Settings", "SettingsError", "load_settings", "read_env_file"]
 
-logger = logging.getLogger(__name__)
 
 CREDENTIAL_NAME = "env"
 LOCAL_ENV_FILE = ".env"
@@ -117,8 +115,12 @@ def load_settings(env_file: str | None = None, state_dir: str | None = None) -> 
             check_permissions(path)
         values = read_env_file(path)
     known = {setting.key for setting in SETTINGS}
-    for key in sorted(set(values) - known):
-        logger.warning("Ignoring unknown setting %s in %s", key, path)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        import logging  # a settings file seldom holds a stray key: reading one costs no import
+
+        for key in unknown:
+            logging.getLogger(__name__).warning("Ignoring unknown setting %s in %s", key, path)
 
     parsed = {setting.attribute: setting.parse(values.get(setting.key, "")) for setting in SETTINGS}
     state = state_dir or os.environ.get("STATE_DIRECTORY", "").split(":")[0] or LOCAL_STATE_DIR

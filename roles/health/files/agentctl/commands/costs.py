@@ -1,12 +1,10 @@
 """`agentctl costs`: LLM costs of every agent over UTC days, by agent, model or day."""
 
-import json
 import os
 from datetime import timedelta
-from decimal import Decimal
 
 from ..agents import discover_agents, resolve_agent
-from ..contract.costs import amount, model_of, read_cost_records
+from ..contract.costs import CostTable, model_of, read_cost_records
 from ..contract.layout import COST_FILE_SUFFIX, COSTS
 from ..contract.times import DateError, check_day_range, parse_day, utc_now
 from ..errors import EXIT_OK, UsageError
@@ -26,7 +24,7 @@ def command_costs(config: dict, args) -> int:
         f"{(since + timedelta(days=n)).isoformat()}{COST_FILE_SUFFIX}"
         for n in range((until - since).days + 1)
     }
-    totals: dict[str, dict] = {}
+    table = CostTable(args.by)
     for agent in agents:
         folder = agent.state / COSTS
         try:
@@ -42,49 +40,11 @@ def command_costs(config: dict, args) -> int:
                     key = day
                 else:
                     key = model_of(record)
-                row = totals.setdefault(
-                    key,
-                    {
-                        args.by: key,
-                        "calls": 0,
-                        "input_tokens": 0,
-                        "output_tokens": 0,
-                        "cost_usd": Decimal(0),
-                        "unpriced_calls": 0,
-                    },
-                )
-                row["calls"] += 1
-                row["input_tokens"] += _int(record.get("gen_ai.usage.input_tokens"))
-                row["output_tokens"] += _int(record.get("gen_ai.usage.output_tokens"))
-                cost = amount(record)
-                if cost is None:
-                    row["unpriced_calls"] += 1
-                else:
-                    row["cost_usd"] += cost
-    rows = [totals[key] for key in sorted(totals)]
-    total = {
-        "calls": sum(r["calls"] for r in rows),
-        "input_tokens": sum(r["input_tokens"] for r in rows),
-        "output_tokens": sum(r["output_tokens"] for r in rows),
-        "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
-        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
-    }
+                table.add(key, record)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "host": hostname(),
-                    "since": str(since),
-                    "until": str(until),
-                    "by": args.by,
-                    "rows": rows,
-                    "total": total,
-                },
-                indent=2,
-                default=float,  # the Decimal sums, as JSON numbers
-            )
-        )
+        print(table.report_json(since, until, host=hostname()))
         return EXIT_OK
+    rows, total = table.rows(), table.total()
     say(f"LLM costs {since} .. {until} (UTC days) by {args.by}")
     width = max([len(args.by), 5, *(len(r[args.by]) for r in rows)])
     columns = f"{'CALLS':>7}  {'INPUT TOK':>11}  {'OUTPUT TOK':>11}  {'USD':>12}"
@@ -100,7 +60,3 @@ def command_costs(config: dict, args) -> int:
             f"{row['output_tokens']:>11}  {row['cost_usd']:>12.6f}{unpriced}"
         )
     return EXIT_OK
-
-
-def _int(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
