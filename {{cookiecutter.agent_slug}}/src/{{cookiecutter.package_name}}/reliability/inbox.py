@@ -18,11 +18,12 @@ from pathlib import Path
 
 from .. import AGENT_SLUG
 from ..contract.files import (
-    atomic_write_bytes,
     atomic_write_json,
     free_path,
+    fsync_directory,
     json_bytes,
     move_without_overwrite,
+    write_temp,
 )
 from ..contract.layout import (
     DATABASE_FILE,
@@ -107,6 +108,10 @@ class Inbox:
         self.outbox = root / "outbox"
         self.archive = root / "archive"
         self._lock_fd: int | None = None
+        # Folders changed by the claim and the archived original, not fsynced yet: nothing depends
+        # on those changes until the input leaves processing/, whose move fsyncs them too. A power
+        # cut before that leaves the input in incoming/ or processing/: taken again either way.
+        self._unsynced: set[Path] = set()
 
     def lock(self) -> None:
         """Take the state directory for this process, or raise AlreadyRunning."""
@@ -203,12 +208,22 @@ class Inbox:
         return len(ages), max(ages, default=0.0)
 
     def claim(self, path: Path) -> Path:
-        """Move a waiting file into processing/ under a safe name."""
-        return move_without_overwrite(path, self.processing, safe_name(path.name))
+        """Move a waiting file into processing/ under a safe name (durable with its next move)."""
+        target = move_without_overwrite(path, self.processing, safe_name(path.name), durable=False)
+        self._unsynced.update((path.parent, self.processing))
+        return target
+
+    def _move(self, path: Path, directory: Path, name: str | None) -> Path:
+        """Move path into directory durably, with the changes left unsynced before it."""
+        target = move_without_overwrite(path, directory, name, durable=False)
+        for folder in dict.fromkeys((directory, path.parent, *sorted(self._unsynced))):
+            fsync_directory(folder)
+        self._unsynced.clear()
+        return target
 
     def give_back(self, path: Path, name: str | None = None) -> Path:
         """Return a claimed file to incoming/, under name if given (it will be tried again)."""
-        return move_without_overwrite(path, self.incoming, name)
+        return self._move(path, self.incoming, name)
 
     def give_back_last(self, path: Path) -> Path:
         """Return a claimed file to the end of the queue, ready to be taken at once.
@@ -231,7 +246,7 @@ class Inbox:
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
             atomic_write_json(sidecar_path(target), {**sidecar, **why})
-        moved = move_without_overwrite(path, self.root / folder, target.name)
+        moved = self._move(path, self.root / folder, target.name)
         if why is not None and moved != target:
             # Someone took the name in between (an operator command): the file went to the next
             # free one; its sidecar follows it, and the one written for the taken name goes.
@@ -248,7 +263,15 @@ class Inbox:
         """Keep the untouched original before any step transforms it (once per content)."""
         target = self.archive / f"{item_id}{suffix.lower()[:10]}"
         if not target.exists():
-            atomic_write_bytes(target, data)
+            # The content is fsynced before its name appears; the name is made durable with the
+            # input's next move, before which a power cut only means the item is taken again.
+            temp = write_temp(target, data, 0o640, durable=True)
+            try:
+                temp.replace(target)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            self._unsynced.add(self.archive)
         return target
 
     def remove_temp_files(self) -> list[Path]:
