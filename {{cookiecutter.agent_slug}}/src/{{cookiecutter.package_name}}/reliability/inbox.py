@@ -20,7 +20,6 @@ from .. import AGENT_SLUG
 from ..contract.files import (
     atomic_write_json,
     free_path,
-    fsync_directory,
     json_bytes,
     move_without_overwrite,
     write_temp,
@@ -32,7 +31,7 @@ from ..contract.layout import (
     TEMP_MARKER,
     sidecar_path,
 )
-from .files import safe_name
+from .files import fsync_directories, fsync_file, safe_name, sync_together
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +111,8 @@ class Inbox:
         # on those changes until the input leaves processing/, whose move fsyncs them too. A power
         # cut before that leaves the input in incoming/ or processing/: taken again either way.
         self._unsynced: set[Path] = set()
+        # Archived originals written but not synced yet (temp file -> name), see keep_original.
+        self._archiving: dict[Path, Path] = {}
 
     def lock(self) -> None:
         """Take the state directory for this process, or raise AlreadyRunning."""
@@ -213,11 +214,31 @@ class Inbox:
         self._unsynced.update((path.parent, self.processing))
         return target
 
+    def settle(self, *syncs) -> None:
+        """Sync what the input's next move depends on, together with syncs (the audit log's).
+
+        The archived originals are synced, then named: a crash before leaves only a temp file
+        (removed on start), and the item, taken again, archives its original again.
+        """
+        archiving, self._archiving = self._archiving, {}
+        try:
+            archived = [lambda temp=temp: fsync_file(temp) for temp in archiving]
+            if syncs or archived:
+                sync_together(*syncs, *archived)
+            for temp, target in archiving.items():
+                temp.replace(target)
+        except BaseException:
+            for temp in archiving:
+                temp.unlink(missing_ok=True)
+            raise
+        if archiving:
+            self._unsynced.add(self.archive)
+
     def _move(self, path: Path, directory: Path, name: str | None) -> Path:
         """Move path into directory durably, with the changes left unsynced before it."""
+        self.settle()
         target = move_without_overwrite(path, directory, name, durable=False)
-        for folder in dict.fromkeys((directory, path.parent, *sorted(self._unsynced))):
-            fsync_directory(folder)
+        fsync_directories(dict.fromkeys((directory, path.parent, *sorted(self._unsynced))))
         self._unsynced.clear()
         return target
 
@@ -262,16 +283,10 @@ class Inbox:
     def keep_original(self, item_id: str, suffix: str, data: bytes) -> Path:
         """Keep the untouched original before any step transforms it (once per content)."""
         target = self.archive / f"{item_id}{suffix.lower()[:10]}"
-        if not target.exists():
-            # The content is fsynced before its name appears; the name is made durable with the
-            # input's next move, before which a power cut only means the item is taken again.
-            temp = write_temp(target, data, 0o640, durable=True)
-            try:
-                temp.replace(target)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            self._unsynced.add(self.archive)
+        if not target.exists() and target not in self._archiving.values():
+            # Written now; synced, named and made durable with the input's next move (settle),
+            # before which a power cut only means the item is taken again.
+            self._archiving[write_temp(target, data, 0o640, durable=False)] = target
         return target
 
     def remove_temp_files(self) -> list[Path]:
