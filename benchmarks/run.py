@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true", help="keep the scratch directory (its path is printed)"
     )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="measure only the throughput figure and print its row (docs/benchmarks.md is "
+        "left as it is)",
+    )
     return parser
 
 
@@ -155,11 +161,23 @@ def measure(args, work: Path) -> dict:
     }
 
 
+def measure_throughput(args, work: Path) -> list[str]:
+    """Return the result table with the throughput row alone, and the audit entries per item."""
+    agent = install(bake(work / "baked"), work / "venv", work / "wheels")
+    bench = figures.Bench(agent=agent, work=work / "runs", reps=args.reps)
+    row = figures.throughput(bench, args.documents)
+    entries = bench.extras["audit_entries_per_item"]
+    return [*report.results_table([row]), "", f"{entries:.1f} audit entries per document."]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="pillars-bench-"))
     try:
+        if args.throughput_only:
+            print("\n".join(measure_throughput(args, work)))
+            return EXIT_OK
         sections = measure(args, work)
     except BenchmarkError as error:
         sys.stderr.write(f"bench: failed: {error}\n")

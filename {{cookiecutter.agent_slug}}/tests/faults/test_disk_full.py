@@ -69,7 +69,7 @@ class Disk:
 
 
 class FailingOs:
-    """The os module, with write() and fsync() of regular files going through a Disk."""
+    """The os module, with write(), fsync() and fdatasync() of regular files through a Disk."""
 
     def __init__(self, disk: Disk):
         self._disk = disk
@@ -85,6 +85,11 @@ class FailingOs:
         if stat.S_ISREG(os.fstat(fd).st_mode):  # a directory's fsync never reports ENOSPC
             self._disk.spend()
         return os.fsync(fd)
+
+    def fdatasync(self, fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            self._disk.spend()
+        return os.fdatasync(fd)
 
 
 def attach(monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, costs, files)):
@@ -234,7 +239,7 @@ def test_a_failing_audit_append_stops_processing_and_loses_nothing(
     report, home, new_home, monkeypatch
 ):
     report.test = "audit append fails (EIO)"
-    # How many audit appends the batch makes: each one gets its turn to fail.
+    # How many writes and syncs of the audit log the batch makes: each one gets its turn to fail.
     disk = Disk(errno.EIO)
     with monkeypatch.context() as patch:
         attach(patch, disk, database=False, modules=(audit,))
@@ -243,20 +248,21 @@ def test_a_failing_audit_append_stops_processing_and_loses_nothing(
         disk.writes = 0
         run_until_settled(agent)
         agent.close()
-    appends = disk.writes // 2  # each append is a write and an fsync
+    operations = disk.writes  # each entry is written, and each sync point fdatasyncs
     report.tried = (
-        f"{len(BATCH)} inputs; the audit log refuses (EIO) append 1, 2, ... {appends} in turn"
+        f"{len(BATCH)} inputs; the audit log refuses (EIO) write or sync 1, 2, ... "
+        f"{operations} in turn"
     )
     problems, unrecorded, losses, duplicates, stopped = [], 0, 0, 0, 0
-    for failing in range(1, appends + 1):
+    for failing in range(1, operations + 1):
         case = new_home()
         disk = Disk(errno.EIO)
-        label = f"append {failing} fails"
+        label = f"audit write or sync {failing} fails"
         with monkeypatch.context() as patch:
             attach(patch, disk, database=False, modules=(audit,))
             dropped = drop_batch(case)
             agent = case.agent()
-            disk.writes, disk.fail_from, disk.fail_for = 0, failing * 2 - 1, len(BATCH) * 100
+            disk.writes, disk.fail_from, disk.fail_for = 0, failing, len(BATCH) * 100
             try:
                 run_until_settled(agent)
             except AuditError:
@@ -291,13 +297,13 @@ def test_a_failing_audit_append_stops_processing_and_loses_nothing(
         losses += len(moved) + len(misplaced)
         duplicates += excess
     report.cases, report.losses, report.duplicates, report.leaks = (
-        appends,
+        operations,
         losses,
         duplicates,
         unrecorded,
     )
     report.found = (
-        f"{stopped} of {appends} failing appends stopped processing (AuditError); "
+        f"{stopped} of {operations} failing writes or syncs stopped processing (AuditError); "
         f"{unrecorded} result(s) without their record; the next start finished every input"
     )
     assert problems == []

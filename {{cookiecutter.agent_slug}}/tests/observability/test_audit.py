@@ -274,3 +274,91 @@ def test_a_full_disk_raises_audit_error_and_the_chain_resumes_after(log_path):
     log_path.write_bytes(saved)
     assert log.append("item.received", "item-2")["seq"] == 2
     assert audit.verify(log_path) == []
+
+
+class CountingOs:
+    """The os module, counting the fdatasyncs of the audit log and the size synced by the last."""
+
+    def __init__(self):
+        self.syncs = 0
+        self.synced_bytes = 0
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def fdatasync(self, fd):
+        self.syncs += 1
+        self.synced_bytes = os.fstat(fd).st_size
+        return os.fdatasync(fd)
+
+
+def test_noted_entries_are_written_at_once_and_synced_together_by_the_next_sync(
+    log_path, monkeypatch
+):
+    counting = CountingOs()
+    monkeypatch.setattr(audit, "os", counting)
+    log = AuditLog(log_path)
+
+    for number in range(1, 4):
+        log.note("item.received", f"item-{number}")
+
+    assert counting.syncs == 0
+    assert len(read_lines(log_path)) == 3  # another process (or a killed one) sees them
+    assert audit.verify(log_path) == []
+    log.sync()
+    assert (counting.syncs, counting.synced_bytes) == (1, log_path.stat().st_size)
+    log.sync()
+    assert counting.syncs == 1  # nothing noted since: nothing to sync
+    log.note("item.moved", "item-3")
+    log.append("outbox.written", "item-3")
+    assert (counting.syncs, counting.synced_bytes) == (2, log_path.stat().st_size)
+
+
+def test_the_head_is_never_checkpointed_ahead_of_the_synced_entries(log_path, monkeypatch):
+    counting = CountingOs()
+    monkeypatch.setattr(audit, "os", counting)
+    log = AuditLog(log_path)
+    head_path = audit.head_path_for(log_path)
+
+    for number in range(1, audit.CHECKPOINT_ENTRIES + 1):
+        log.note("item.received", f"item-{number}")
+
+    assert audit.read_head(head_path)[0] == audit.CHECKPOINT_ENTRIES
+    assert (counting.syncs, counting.synced_bytes) == (1, log_path.stat().st_size)
+    log.note("item.moved", "item-last")
+    log.checkpoint()
+    assert audit.read_head(head_path)[0] == audit.CHECKPOINT_ENTRIES + 1
+    assert (counting.syncs, counting.synced_bytes) == (2, log_path.stat().st_size)
+
+
+def test_closing_syncs_what_was_noted(log_path, monkeypatch):
+    counting = CountingOs()
+    monkeypatch.setattr(audit, "os", counting)
+    log = AuditLog(log_path)
+    log.note("item.received", "item-1")
+
+    log.close()
+
+    assert counting.syncs == 1
+    assert AuditLog(log_path).append("item.moved", "item-1")["seq"] == 2
+
+
+def test_recovery_locks_the_descriptor_the_appends_lock(log_path, monkeypatch):
+    write_entries(log_path, 2)
+    locked = []
+    flock = audit.fcntl.flock
+
+    class RecordingFcntl:
+        LOCK_EX, LOCK_UN = audit.fcntl.LOCK_EX, audit.fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd, operation):
+            locked.append((fd, operation))
+            return flock(fd, operation)
+
+    monkeypatch.setattr(audit, "fcntl", RecordingFcntl)
+    log = AuditLog(log_path)
+
+    assert locked == [(log.fd, audit.fcntl.LOCK_EX), (log.fd, audit.fcntl.LOCK_UN)]
+    assert (log.seq, log.append("item.moved", "item-2")["seq"]) == (2, 3)
+    assert locked[2:] == [(log.fd, audit.fcntl.LOCK_EX), (log.fd, audit.fcntl.LOCK_UN)]

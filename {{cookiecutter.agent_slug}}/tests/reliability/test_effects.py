@@ -114,3 +114,15 @@ def test_a_result_is_created_once_and_an_existing_one_is_never_replaced(queue, t
     assert written.read_text() == '{"written": "before"}\n'
     assert db.effect("item-3:result")["status"] == "sent"
     assert actions(audit) == ["outbox.written"]
+
+
+def test_a_result_is_named_only_once_its_record_is_synced_and_never_replaced(tmp_path):
+    path = tmp_path / "0123456789abcdef.json"
+    named_at_record = []
+
+    effects.create_result(path, b'{"first": 1}\n', lambda: named_at_record.append(path.exists()))
+    effects.create_result(path, b'{"second": 2}\n', lambda: named_at_record.append(path.exists()))
+
+    assert named_at_record == [False, True]
+    assert path.read_bytes() == b'{"first": 1}\n'
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind

@@ -1,13 +1,21 @@
 """Safe names for the items the agent takes in: harmless in a shell, a URL and a log line."""
 
+import errno
 import re
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.reliability.files import MAX_NAME_BYTES, safe_name
+from {{ cookiecutter.package_name }}.reliability.files import (
+    MAX_NAME_BYTES,
+    fsync_directories,
+    safe_name,
+    sync_together,
+)
 
+BARRIER_SECONDS = 30  # a bound on a wait, never a measured time
 SAFE_CHARACTERS = re.compile(r"^[A-Za-z0-9._-]+$")
 HOSTILE_NAMES = [
     "../../etc/passwd",
@@ -112,3 +120,60 @@ def test_safe_name_keeps_a_plain_extension(stem, extension):
 
     assert name.endswith(f".{extension}")
     assert_safe(name)
+
+
+def test_syncs_issued_together_run_at_the_same_time_and_all_finish():
+    both_running = threading.Barrier(2, timeout=BARRIER_SECONDS)
+    finished = []
+
+    def sync(name):
+        both_running.wait()  # breaks (and raises) unless the other sync runs meanwhile
+        finished.append(name)
+
+    sync_together(lambda: sync("audit"), lambda: sync("archive"))
+
+    assert sorted(finished) == ["archive", "audit"]
+
+
+def test_a_failing_sync_is_raised_and_every_other_sync_still_runs():
+    finished = []
+    failed = threading.Event()
+
+    def failing():
+        try:
+            raise OSError(errno.EIO, "I/O error")
+        finally:
+            failed.set()
+
+    def slow():
+        failed.wait(BARRIER_SECONDS)
+        finished.append("slow")
+
+    with pytest.raises(OSError, match="I/O error"):
+        sync_together(failing, slow)
+    assert finished == ["slow"]
+
+
+def test_directories_synced_together_keep_a_rename_in_each(tmp_path):
+    folders = [tmp_path / name for name in ("done", "processing", "incoming")]
+    for folder in folders:
+        folder.mkdir()
+        (folder / "file").write_text("x", encoding="utf-8")
+    fsync_directories(folders)  # a real fsync of each: a missing folder would raise
+    with pytest.raises(FileNotFoundError):
+        fsync_directories([*folders, tmp_path / "missing"])
+
+
+def test_the_error_behind_a_failing_sync_is_kept_when_raised_while_another_is_handled():
+    def failing():  # as the audit log's sync fails: the OSError behind says the disk is full
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("cannot write the audit log") from None
+
+    with pytest.raises(RuntimeError) as raised:
+        try:
+            raise ValueError("the item failed")
+        except ValueError:
+            sync_together(lambda: None, failing)
+    assert raised.value.__cause__.errno == errno.ENOSPC

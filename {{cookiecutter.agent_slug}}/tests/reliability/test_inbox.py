@@ -394,3 +394,29 @@ def test_a_name_taken_while_placing_keeps_its_file_and_the_item_gets_its_own_sid
     assert why(home, "failed", "doc-2.txt")["file"] == "doc-2.txt"
     assert why(home, "failed", "doc-2.txt")["reason"] == "the file is broken"
     assert not (failed / "doc.txt.why.json").exists()
+
+
+def test_the_claim_and_the_archive_are_made_durable_with_the_next_move(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(
+        inbox_module, "fsync_directories", lambda folders: synced.append(list(folders))
+    )
+    inbox = Inbox(tmp_path / "state")
+    waiting = inbox.incoming / "letter.txt"
+    waiting.write_text(JANE, encoding="utf-8")
+
+    claimed = inbox.claim(waiting)
+    archived = inbox.keep_original("0123456789abcdef", claimed.suffix, JANE.encode())
+
+    assert synced == []  # nothing acts on these until the input leaves processing/
+    assert claimed.parent == inbox.processing
+    assert not archived.exists()  # named once its content is synced, with the move
+    placed = inbox.place(claimed, "done")
+    done = inbox.root / "done"
+    assert (placed, archived.read_text(encoding="utf-8")) == (done / "letter.txt", JANE)
+    assert synced == [[done, inbox.processing, inbox.archive, inbox.incoming]]
+    assert [p.name for p in inbox.archive.iterdir()] == [archived.name]  # no temp file left
+    second = inbox.incoming / "second.txt"
+    second.write_text(JANE, encoding="utf-8")
+    inbox.give_back(inbox.claim(second))
+    assert synced[1:] == [[inbox.incoming, inbox.processing]]  # each folder once per move

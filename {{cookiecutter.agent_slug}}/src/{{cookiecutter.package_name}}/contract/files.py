@@ -6,7 +6,7 @@
     atomic_create_json(path, document)
     rename_no_replace(source, target)   FileExistsError rather than replace
     free_path(directory, name) -> Path   name, name-2, name-3... the first not taken
-    move_without_overwrite(source, directory, name=None) -> Path   durable move to a free name
+    move_without_overwrite(source, directory, name=None, durable=True) -> Path   move to a free name
     fsync_directory(directory)
     json_bytes(document) -> bytes   the indented, sorted JSON every state file is written as
     read_json(path) -> document or None   a state file read, None when missing or damaged
@@ -176,11 +176,14 @@ def free_path(directory: Path, name: str) -> Path:
     return candidate
 
 
-def move_without_overwrite(source: Path, directory: Path, name: str | None = None) -> Path:
+def move_without_overwrite(
+    source: Path, directory: Path, name: str | None = None, durable: bool = True
+) -> Path:
     """Move source into directory under a free name and make the move durable.
 
     The move never replaces anything: a name taken between the check and the move (an operator
     command writing into the same folder) makes it take the next free name (name-2, name-3...).
+    durable=False leaves both directories' fsyncs to the caller (who fsyncs them with a later step).
     """
     for _ in range(MAX_NAME_TRIES):
         target = free_path(directory, name or source.name)
@@ -191,6 +194,8 @@ def move_without_overwrite(source: Path, directory: Path, name: str | None = Non
             continue
     else:
         raise FileExistsError(errno.EEXIST, "no free name after many tries", str(directory))
+    if not durable:
+        return target
     fsync_directory(directory)
     if source.parent != directory:
         fsync_directory(source.parent)

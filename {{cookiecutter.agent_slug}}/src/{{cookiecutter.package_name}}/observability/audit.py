@@ -1,12 +1,21 @@
 """The audit log: one append-only JSON line per action that touches the world, hash-chained.
 
 Each entry carries the hash of the previous one, so editing or removing an entry breaks the chain.
-The chain's head is the log's own last line: an append costs one write and one fsync. audit.head is
-a checkpoint of the head (sequence number and hash), written every CHECKPOINT_ENTRIES entries and
+The chain's head is the log's own last line: an append costs one write and one fdatasync. audit.head
+is a checkpoint of the head (sequence number and hash), written every CHECKPOINT_ENTRIES entries and
 whenever the agent idles or stops, so cutting entries off the end is detected back to the last
 checkpoint. A failed append raises: the agent must not act without a record.
+
+An item's entries that no effect depends on yet are noted (note(): written at once, so another
+process and a killed one see them, but not yet synced); the next sync() or append() makes them and
+itself durable with one fdatasync. The item runner syncs before every move of the input and the
+effects append before they act, so a power cut can lose only noted entries of an item whose next
+step (its move, its result, its message) had not happened: the log then ends at an earlier entry,
+the chain verifies, and the item, not finished, is taken again and noted again. A kill -9 loses
+nothing written. audit.head is never written ahead of what is synced.
 """
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -74,15 +83,23 @@ class AuditLog:
         # the lock, no other process appended and the head in memory is the log's last line.
         self.size = -1
         self.fd: int | None = None
-        self.seq, self.last_hash = self._recover()
+        # True while entries written by note() wait for their fdatasync.
+        self.unsynced = False
+        self.seq, self.last_hash = read_head(self.head_path)
+        self._recover()
 
-    def _recover(self) -> tuple[int, str]:
-        """Repair what a crash mid-append left, under the same lock as append."""
+    def _recover(self) -> None:
+        """Repair what a crash mid-append left, under the lock the writers take."""
         if not self.path.exists():
-            return read_head(self.head_path)
-        with self.path.open("rb+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            return self._head_from_log(handle)
+            return
+        try:
+            self._lock()  # reads the head from the log's last line, cutting a torn one off
+        except OSError as error:
+            raise AuditError(
+                f"cannot read the audit log {self.path} ({error.strerror or error}); "
+                "check its permissions and the disk"
+            ) from None
+        self._unlock()
 
     def _head_from_log(self, handle) -> tuple[int, str]:
         """Return (seq, hash) of the log's last whole entry; the checkpoint when it has none."""
@@ -100,7 +117,7 @@ class AuditLog:
             # A torn write from a crash: the entry was never committed (nothing acted on it).
             keep = size - (len(tail) - tail.rfind(b"\n") - 1)
             handle.truncate(keep)
-            os.fsync(handle.fileno())
+            os.fdatasync(handle.fileno())
             logger.warning("Removed a torn audit entry at the end of %s", self.path)
             tail = tail[: tail.rfind(b"\n") + 1]
         lines = tail.splitlines()
@@ -112,14 +129,42 @@ class AuditLog:
             return None
 
     def append(self, action: str, item: str | None = None, **detail) -> dict:
-        """Record one action durably and return the entry.
+        """Record one action durably (with the entries noted before it) and return the entry.
 
         The file lock serializes appends from the agent and from CLI commands (review resolve);
         a process that finds the log grown under the lock reads the head from its last line, so
         two processes never fork the chain.
         """
+        return self._guarded(action, item, detail, durable=True)
+
+    def note(self, action: str, item: str | None = None, **detail) -> dict:
+        """Write one entry now, its fdatasync left to the next sync() or append().
+
+        For the entries of an item that no effect depends on until its next step, which syncs.
+        """
+        return self._guarded(action, item, detail, durable=False)
+
+    def sync(self) -> None:
+        """Make the noted entries durable (nothing to do when there are none)."""
+        if not self.unsynced:
+            return
         try:
-            return self._append(action, item, detail)
+            self._sync()
+        except OSError as error:
+            self.close()
+            raise AuditError(
+                f"cannot write the audit log {self.path} ({error.strerror or error}); "
+                "processing stopped so that nothing happens without a record"
+            ) from None
+
+    def _sync(self) -> None:
+        if self.fd is not None and self.unsynced:
+            os.fdatasync(self.fd)
+        self.unsynced = False
+
+    def _guarded(self, action: str, item: str | None, detail: dict, durable: bool) -> dict:
+        try:
+            return self._append(action, item, detail, durable)
         except OSError as error:
             raise AuditError(
                 f"cannot write the audit log {self.path} ({error.strerror or error}); "
@@ -140,11 +185,19 @@ class AuditLog:
         return self.fd
 
     def close(self) -> None:
+        """Sync what was noted (when the disk lets us) and close the log."""
         if self.fd is not None:
             fd, self.fd = self.fd, None
-            os.close(fd)
+            try:
+                if self.unsynced:
+                    os.fdatasync(fd)
+            except OSError as error:
+                logger.warning("Cannot sync the audit log %s: %s", self.path, error)
+            finally:
+                self.unsynced = False
+                os.close(fd)
 
-    def _append(self, action: str, item: str | None, detail: dict) -> dict:
+    def _append(self, action: str, item: str | None, detail: dict, durable: bool) -> dict:
         fd = self._lock()
         try:
             entry = {
@@ -157,9 +210,17 @@ class AuditLog:
             }
             entry["hash"] = entry_hash(entry)
             line = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-            self.size = os.fstat(fd).st_size
+            data = line.encode("utf-8")
+            written = os.write(fd, data)
+            if written != len(data):
+                # A torn line: the next lock finds the size changed and cuts it off.
+                raise OSError(
+                    errno.ENOSPC, f"audit entry cut short ({written} of {len(data)} bytes)"
+                )
+            self.unsynced = True
+            if durable:
+                self._sync()
+            self.size += len(data)
             self.seq, self.last_hash = entry["seq"], entry["hash"]
             if self.seq - self.checkpointed >= CHECKPOINT_ENTRIES:
                 self._checkpoint()
@@ -208,6 +269,7 @@ class AuditLog:
 
     def _checkpoint(self) -> None:
         """Write the head; the caller holds the log's lock."""
+        self._sync()  # never a head ahead of the entries on disk
         if read_head(self.head_path)[0] >= self.seq:
             # Another process (a CLI command) checkpointed a later head already.
             self.checkpointed = self.seq

@@ -163,6 +163,6 @@ def append_line(path: Path, line: str) -> None:
             os.ftruncate(fd, size)
             why = f"cost record cut short ({written} of {len(data)} bytes)"
             raise OSError(errno.ENOSPC, why, str(path))
-        os.fsync(fd)
+        os.fdatasync(fd)
     finally:
         os.close(fd)

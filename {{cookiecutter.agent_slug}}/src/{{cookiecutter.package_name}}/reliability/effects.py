@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract.files import atomic_create_json
+from ..contract.files import fsync_directory, json_bytes, rename_no_replace, write_temp
 from .errors import PermanentError, TransientError
+from .files import fsync_file, sync_together
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,22 @@ def result_file(item_id: str, result: dict, audit: dict | None = None) -> Effect
 def message(key: str, item_id: str | None, text: str) -> Effect:
     """A notification or an alert; key says what it is about (one message per key, ever)."""
     return Effect(key, item_id, MESSAGE, {"text": text})
+
+
+def create_result(path: Path, data: bytes, record) -> None:
+    """Create path holding data once, after record() (the audit sync) and the data are durable.
+
+    Both syncs are issued together; the name appears only once both are done, and is never
+    replaced: a result written by a delivery that died before marking it sent is kept.
+    """
+    temp = write_temp(path, data, 0o640, durable=False)
+    try:
+        sync_together(record, lambda: fsync_file(temp))
+        with contextlib.suppress(FileExistsError):
+            rename_no_replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
+    fsync_directory(path.parent)
 
 
 def retry_delay(tries: int) -> float:
@@ -94,10 +111,8 @@ class Sender:
             # write twice; the effect's tries in the database count both.
             self.db.effect_started(row["key"])
             details = payload.get("audit") or {}
-            self.audit.append("outbox.written", row["item_id"], file=path.name, **details)
-            # Written by a delivery that died before marking it sent: never replaced.
-            with contextlib.suppress(FileExistsError):
-                atomic_create_json(path, payload["result"])
+            self.audit.note("outbox.written", row["item_id"], file=path.name, **details)
+            create_result(path, json_bytes(payload["result"]), self.audit.sync)
         self.db.effect_sent(row["key"])
 
     def _send_message(self, row) -> bool:

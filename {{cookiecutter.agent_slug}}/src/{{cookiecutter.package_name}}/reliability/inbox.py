@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..contract.files import (
-    atomic_write_bytes,
     atomic_write_json,
     free_path,
     json_bytes,
     move_without_overwrite,
+    write_temp,
 )
 from ..contract.layout import (
     LOCK_FILE,
@@ -29,7 +29,7 @@ from ..contract.layout import (
     TEMP_MARKER,
     sidecar_path,
 )
-from .files import safe_name
+from .files import fsync_directories, fsync_file, safe_name, sync_together
 from .state import AlreadyRunning, create_state_dir
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,12 @@ class Inbox:
         self.outbox = root / "outbox"
         self.archive = root / "archive"
         self._lock_fd: int | None = None
+        # Folders changed by the claim and the archived original, not fsynced yet: nothing depends
+        # on those changes until the input leaves processing/, whose move fsyncs them too. A power
+        # cut before that leaves the input in incoming/ or processing/: taken again either way.
+        self._unsynced: set[Path] = set()
+        # Archived originals written but not synced yet (temp file -> name), see keep_original.
+        self._archiving: dict[Path, Path] = {}
 
     def lock(self) -> None:
         """Take the state directory for this process, or raise AlreadyRunning."""
@@ -147,12 +153,42 @@ class Inbox:
         return len(ages), max(ages, default=0.0)
 
     def claim(self, path: Path) -> Path:
-        """Move a waiting file into processing/ under a safe name."""
-        return move_without_overwrite(path, self.processing, safe_name(path.name))
+        """Move a waiting file into processing/ under a safe name (durable with its next move)."""
+        target = move_without_overwrite(path, self.processing, safe_name(path.name), durable=False)
+        self._unsynced.update((path.parent, self.processing))
+        return target
+
+    def settle(self, *syncs) -> None:
+        """Sync what the input's next move depends on, together with syncs (the audit log's).
+
+        The archived originals are synced, then named: a crash before leaves only a temp file
+        (removed on start), and the item, taken again, archives its original again.
+        """
+        archiving, self._archiving = self._archiving, {}
+        try:
+            archived = [lambda temp=temp: fsync_file(temp) for temp in archiving]
+            if syncs or archived:
+                sync_together(*syncs, *archived)
+            for temp, target in archiving.items():
+                temp.replace(target)
+        except BaseException:
+            for temp in archiving:
+                temp.unlink(missing_ok=True)
+            raise
+        if archiving:
+            self._unsynced.add(self.archive)
+
+    def _move(self, path: Path, directory: Path, name: str | None) -> Path:
+        """Move path into directory durably, with the changes left unsynced before it."""
+        self.settle()
+        target = move_without_overwrite(path, directory, name, durable=False)
+        fsync_directories(dict.fromkeys((directory, path.parent, *sorted(self._unsynced))))
+        self._unsynced.clear()
+        return target
 
     def give_back(self, path: Path, name: str | None = None) -> Path:
         """Return a claimed file to incoming/, under name if given (it will be tried again)."""
-        return move_without_overwrite(path, self.incoming, name)
+        return self._move(path, self.incoming, name)
 
     def give_back_last(self, path: Path) -> Path:
         """Return a claimed file to the end of the queue, ready to be taken at once.
@@ -175,7 +211,7 @@ class Inbox:
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
             atomic_write_json(sidecar_path(target), {**sidecar, **why})
-        moved = move_without_overwrite(path, self.root / folder, target.name)
+        moved = self._move(path, self.root / folder, target.name)
         if why is not None and moved != target:
             # Someone took the name in between (an operator command): the file went to the next
             # free one; its sidecar follows it, and the one written for the taken name goes.
@@ -191,8 +227,10 @@ class Inbox:
     def keep_original(self, item_id: str, suffix: str, data: bytes) -> Path:
         """Keep the untouched original before any step transforms it (once per content)."""
         target = self.archive / f"{item_id}{suffix.lower()[:10]}"
-        if not target.exists():
-            atomic_write_bytes(target, data)
+        if not target.exists() and target not in self._archiving.values():
+            # Written now; synced, named and made durable with the input's next move (settle),
+            # before which a power cut only means the item is taken again.
+            self._archiving[write_temp(target, data, 0o640, durable=False)] = target
         return target
 
     def remove_temp_files(self) -> list[Path]:

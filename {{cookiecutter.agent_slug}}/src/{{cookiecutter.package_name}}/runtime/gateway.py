@@ -162,7 +162,7 @@ class Gateway:
             latency = (time.monotonic() - started) * 1000
             if error.usage is not None:
                 record(usage=error.usage, latency_ms=latency, status="error")
-            agent.audit.append(
+            agent.audit.note(
                 "llm.call", item_id, model=model, purpose=purpose, status="error", error=str(error)
             )
             if error.transient:
@@ -172,7 +172,7 @@ class Gateway:
         cost = record(
             usage=reply.usage, latency_ms=latency, status="ok", response_model=reply.model
         )["cost_usd"]
-        agent.audit.append(
+        agent.audit.note(
             "llm.call",
             item_id,
             model=reply.model,

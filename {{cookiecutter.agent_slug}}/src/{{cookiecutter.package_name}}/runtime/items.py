@@ -66,7 +66,7 @@ class ItemRunner:
         try:
             data = read_regular_file(claimed, agent.settings.max_file_bytes)
         except (ValueError, OSError) as error:
-            agent.audit.append("item.received", None, file=original_name)
+            agent.audit.note("item.received", None, file=original_name)
             self.fail(claimed, None, str(error), 1, None)
             return "failed"
         content_hash = hashlib.sha256(data).hexdigest()
@@ -75,7 +75,7 @@ class ItemRunner:
         if row and row["status"] == "failed":
             # Dropped again after it failed (by hand or `agentctl retry`): a fresh set of attempts.
             agent.db.reset_attempts(content_hash)
-            agent.audit.append(
+            agent.audit.note(
                 "item.retry",
                 item_id,
                 file=original_name,
@@ -84,6 +84,7 @@ class ItemRunner:
                 crashes=row["crashes"],
             )
         elif row and row["status"] in TERMINAL:
+            agent.inbox.settle(agent.audit.sync)
             target = agent.inbox.place(
                 claimed,
                 "done",
@@ -96,7 +97,7 @@ class ItemRunner:
             )
             return "duplicate"
         attempt = agent.db.start_attempt(content_hash, item_id, original_name)
-        agent.audit.append(
+        agent.audit.note(
             "item.received", item_id, file=original_name, attempt=attempt, bytes=len(data)
         )
         agent.inbox.keep_original(item_id, claimed.suffix, data)
@@ -116,6 +117,7 @@ class ItemRunner:
             return "failed"
         except BudgetReached:
             agent.db.give_back_attempt(content_hash)
+            agent.inbox.settle(agent.audit.sync)
             agent.inbox.give_back(claimed)
             agent.audit.append("item.waiting", item_id, reason="daily budget reached")
             raise
@@ -131,7 +133,7 @@ class ItemRunner:
         if isinstance(outcome, NeedsReview):
             self.park_for_review(claimed, item_id, content_hash, outcome)
             return "review"
-        agent.audit.append("match.decided", item_id, **outcome.audit, by="rules")
+        agent.audit.note("match.decided", item_id, **outcome.audit, by="rules")
         result = agent.job.result(item_id, original_name, outcome, "rules")
         self.finish(claimed, item_id, content_hash, result, outcome)
         return "done"
@@ -147,13 +149,17 @@ class ItemRunner:
             outbox=outbox_name(item_id),
             effects=self.done_effects(item_id, content_hash, result, outcome),
         )
+        # The item's entries so far and its archived original are made durable before its first
+        # effect (this move); the move's own entry with the outbox.written entry that follows.
+        agent.inbox.settle(agent.audit.sync)
         target = agent.inbox.place(path, "done")
-        agent.audit.append("item.moved", item_id, to="done", file=target.name)
+        agent.audit.note("item.moved", item_id, to="done", file=target.name)
         agent.heartbeat.count("done")
         logger.info(
             "Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox_name(item_id)}
         )
         agent.deliver_effects()
+        agent.audit.sync()
         return target
 
     def done_effects(self, item_id: str, content_hash: str, result: dict, outcome: Done) -> tuple:
@@ -176,7 +182,7 @@ class ItemRunner:
     ) -> None:
         """Hand the decision to a human: the runtime never picks among the choices."""
         agent = self.agent
-        agent.audit.append(
+        agent.audit.note(
             "match.undecided",
             item_id,
             reason=outcome.reason,
@@ -201,6 +207,7 @@ class ItemRunner:
             content_hash=content_hash,
             effects=(message,),
         )
+        agent.inbox.settle(agent.audit.sync)
         target = agent.inbox.place(
             path,
             "review",
@@ -218,9 +225,10 @@ class ItemRunner:
         )
         if target.name != planned.name:  # the planned name was taken meanwhile
             agent.db.set_review_file(item_id, target.name)
-        agent.audit.append("item.moved", item_id, to="review", file=target.name)
+        agent.audit.note("item.moved", item_id, to="review", file=target.name)
         agent.heartbeat.count("review")
         agent.deliver_effects()
+        agent.audit.sync()
         logger.info(
             "Needs review: %s (%s)", target.name, outcome.reason, extra={"item_id": item_id}
         )
@@ -235,6 +243,7 @@ class ItemRunner:
             )
             return "failed"
         agent.db.finish_item(content_hash, "waiting", reason=reason)
+        agent.inbox.settle(agent.audit.sync)
         target = agent.inbox.give_back(path)
         agent.audit.append("item.moved", item_id, to="incoming", reason=reason, attempt=attempt)
         logger.warning(
@@ -253,6 +262,7 @@ class ItemRunner:
         agent = self.agent
         if content_hash:
             agent.db.finish_item(content_hash, "failed", reason=reason)
+        agent.inbox.settle(agent.audit.sync)
         target = agent.inbox.place(
             path, "failed", {"item_id": item_id, "error": reason, "attempts": attempts}
         )
