@@ -81,7 +81,7 @@ def test_unusable_inputs_fail_with_a_reason_and_lose_nothing(home):
         assert reason["time"]
         assert (home.state / "failed" / name).read_bytes() == bad[name]
     assert home.files("incoming") == home.files("processing") == []
-    assert "not a PDF" in why(home, "failed", "fake.pdf")["error"]
+    assert "accepted: UTF-8 text, PDF, JPEG" in why(home, "failed", "fake.pdf")["error"]
     assert "limit" in why(home, "failed", "too-big.txt")["error"]
 
 

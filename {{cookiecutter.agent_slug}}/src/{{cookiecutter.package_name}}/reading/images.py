@@ -9,6 +9,7 @@ greyscale for tesseract.
 """
 
 import io
+import warnings
 
 from ..runtime.protocol import ItemFailed
 from .sniff import JPEG, NAMES, TIFF
@@ -31,7 +32,10 @@ def open_checked(data: bytes, media_type: str, max_pixels: int, max_frames: int)
     image_module.MAX_IMAGE_PIXELS = max_pixels
     kind = NAMES[media_type]
     try:
-        image = image_module.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Past MAX_IMAGE_PIXELS Pillow warns; the check below refuses it with a reason.
+            warnings.simplefilter("ignore", image_module.DecompressionBombWarning)
+            image = image_module.open(io.BytesIO(data))
         width, height = image.size
         frames = getattr(image, "n_frames", 1) if media_type == TIFF else 1
     except image_module.DecompressionBombError:
