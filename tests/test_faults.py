@@ -37,6 +37,7 @@ REQUIRED_ROWS = {
     "network: 20 agents, one storm": 20,
     "injection: SQLite functions": 1,
     "injection: prompt (obeying LLM)": 1,
+    "scans": 12,
     "secrets": 1,
     "health after restart": 3,
     "watchdog during a slow item": 2,

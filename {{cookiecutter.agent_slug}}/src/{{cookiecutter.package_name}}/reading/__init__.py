@@ -129,19 +129,20 @@ def read_pdf(data: bytes, options: ReadOptions, work: Path) -> Document:
             memory_bytes=options.memory_bytes,
         )
         if options.images:
-            attachments.append(Attachment(PNG, image.read_bytes(), number))
+            attachments.append(Attachment(PNG, images.png_of(image), number))
         if options.ocr and size < options.max_text_chars:
-            texts[number - 1] = ocr.recognise(
-                image,
-                languages=options.languages,
-                timeout=options.timeout_seconds,
-                what=f"OCR of page {number}",
-                limit_chars=options.max_text_chars,
-                memory_bytes=options.memory_bytes,
-                dpi=dpi,
-            )
-            size += len(texts[number - 1])
-            ocr_used = True
+            ocr_used = True  # a blank page is read too: it holds no text
+            if not images.blank(image):
+                texts[number - 1] = ocr.recognise(
+                    image,
+                    languages=options.languages,
+                    timeout=options.timeout_seconds,
+                    what=f"OCR of page {number}",
+                    limit_chars=options.max_text_chars,
+                    memory_bytes=options.memory_bytes,
+                    dpi=dpi,
+                )
+                size += len(texts[number - 1])
         image.unlink()
     text_pages = len(texts) - len(scanned)
     via = "+".join(

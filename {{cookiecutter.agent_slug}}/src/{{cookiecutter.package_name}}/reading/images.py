@@ -14,6 +14,8 @@ import warnings
 from ..runtime.protocol import ItemFailed
 from .sniff import JPEG, NAMES, TIFF
 
+# A rendered page whose darkest pixel is lighter than this holds no ink: it is not OCR'd.
+BLANK_LEVEL = 192
 # Pixels OCR needs at most: a phone photo of a page at 12 MP reads as well as at 48 MP.
 MAX_OCR_PIXELS = 12_000_000
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError)
@@ -134,3 +136,16 @@ def photo_attachment(data: bytes, media_type: str, max_pixels: int):
             f"the {NAMES[media_type]} image is corrupt or truncated ({type(error).__name__})"
         ) from None
     return encoded(upright, media_type)
+
+
+def blank(path) -> bool:
+    """Tell whether a rendered page holds no ink at all (a scan's empty back side)."""
+    with pillow().open(path) as image:
+        darkest, _lightest = image.convert("L").getextrema()
+    return darkest >= BLANK_LEVEL
+
+
+def png_of(path) -> bytes:
+    """Return a rendered page as a PNG, as a model is handed it."""
+    with pillow().open(path) as image:
+        return encoded(image, "image/png")[1]
