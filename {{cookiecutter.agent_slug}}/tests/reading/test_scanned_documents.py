@@ -7,8 +7,6 @@ Each ends in done/ with the right person, or in review/ with a reason; never wit
 
 import json
 
-import pytest
-
 import scans
 
 PEOPLE = """id,last_name,first_name,birth_date
@@ -84,12 +82,8 @@ def cases() -> dict[str, tuple[bytes, int | None]]:
     }
 
 
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory):
-    """Run the agent once on every case; return its home and the cases."""
-    from conftest import AgentHome
-
-    home = AgentHome(tmp_path_factory.mktemp("scans"))
+def process(home) -> dict[str, tuple[bytes, int | None]]:
+    """Run the agent once on every case; return the cases."""
     people = home.root / "people.csv"
     people.write_text(PEOPLE, encoding="utf-8")
     home.write_env(PEOPLE_CSV=str(people), OCR_LANGUAGES="fra+ara+eng")
@@ -99,7 +93,7 @@ def processed(tmp_path_factory):
     agent = home.agent()
     agent.run_once()
     agent.close()
-    return home, documents
+    return documents
 
 
 def results(home) -> dict[str, dict]:
@@ -107,24 +101,19 @@ def results(home) -> dict[str, dict]:
     return {result["source"]: result for result in found}
 
 
-def test_every_scan_ends_in_done_or_review_and_none_fails(processed):
-    home, documents = processed
+def test_generated_scans_end_in_done_with_the_right_person_or_in_review(home):
+    documents = process(home)
 
+    # Every scan ends in done/ or review/, none failed.
     assert home.files("failed") == [] and home.files("incoming") == []
     assert sorted(home.files("done") + home.files("review")) == sorted(documents)
 
-
-def test_no_scan_is_matched_to_a_wrong_person(processed):
-    home, documents = processed
-
-    for source, result in results(home).items():
+    # None is matched to a wrong person.
+    matched = results(home)
+    for source, result in matched.items():
         assert result["person"]["id"] == documents[source][1], source
 
-
-def test_the_scans_about_one_person_are_matched_and_the_ambiguous_one_waits(processed):
-    home, documents = processed
-
-    matched = results(home)
+    # The scans about one person are matched, the ambiguous one waits with its reason.
     must_match = {name for name, (_, person) in documents.items() if person} - HARD
     assert must_match <= set(matched)
     assert set(home.files("review")) - HARD == {"two-marie-martins.pdf"}
@@ -134,11 +123,7 @@ def test_the_scans_about_one_person_are_matched_and_the_ambiguous_one_waits(proc
     why = json.loads((home.state / "review" / f"two-marie-martins.pdf{SIDECAR}").read_text())
     assert why["reason"] == "2 people fit; a human must choose"
 
-
-def test_ocr_text_reached_the_model_in_the_prompt(processed):
-    home, _documents = processed
-
-    matched = results(home)
+    # The OCR text, accents and the right-hand column included, reached the model in the prompt.
     assert matched["accents-300dpi.pdf"]["extracted"]["first_name"] == "François"
     assert matched["accents-cedilla.png"]["extracted"]["last_name"] == "Garçon"
     assert matched["two-columns.tiff"]["extracted"]["last_name"] == "Bérard"
