@@ -283,6 +283,15 @@ def write(path: Path, sections: dict) -> str:
             "find drift: not done."
         ),
         "",
+        (
+            "How OCR is measured: a 300 dpi A4 page of 36 lines, drawn by the baked project's "
+            "`scripts/make_samples.py` and saved as a PDF with no text layer, is read by the "
+            "agent's `reading` package in a child pinned to one core (`taskset -c 0`): pdftoppm "
+            "renders it, tesseract reads it (`OMP_THREAD_LIMIT=1`). The peak RSS is the largest "
+            "tool's (`RUSAGE_CHILDREN`); under systemd the agent's process and the tool it runs "
+            "share the unit's `MemoryMax`, so a page needs their sum."
+        ),
+        "",
         "## Idle memory with each LLM provider selected",
         "",
         (

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import container
 import figures
+import ocr
 import report
 from agent_setup import REPO_ROOT, bake, install
 from harness import BenchmarkError
@@ -134,6 +135,7 @@ def measure(args, work: Path) -> dict:
         figures.start_to_ready(bench),
         figures.throughput(bench, args.documents),
         *figures.cost_queries(bench, history),
+        *ocr.measure(bench, figures.Row),
     ]
     if args.container:
         rows += container.measure(work / "container", args.container_reps)

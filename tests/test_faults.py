@@ -38,6 +38,7 @@ REQUIRED_ROWS = {
     "injection: SQLite functions": 1,
     "injection: prompt (obeying LLM)": 1,
     "hallucinated fields": 60,
+    "scans": 12,
     "secrets": 1,
     "health after restart": 3,
     "watchdog during a slow item": 2,

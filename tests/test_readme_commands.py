@@ -41,6 +41,8 @@ PYTHON_ENVIRONMENT_VARIABLES = (
 MARKER = "::: README line"
 MARKER_PATTERN = re.compile(rf"^{MARKER} (\d+): (.*)$")
 FAILED_PATTERN = re.compile(rf"^{MARKER} (\d+) exited (\d+)$")
+# What the block's `python scripts/make_samples.py var/incoming` draws beside the sample files.
+DRAWN_SAMPLES = ["phone-photo-lab-result-chidi-okafor.jpg", "scanned-referral-youssef-benali.pdf"]
 # pip install, the agent's own suite and its fault suite, on a busy machine.
 BLOCK_TIMEOUT_SECONDS = 2400
 HARNESS_TIMEOUT_SECONDS = 60
@@ -281,7 +283,7 @@ def test_the_laptop_commands_of_the_baked_readme_work_as_written(
     assert visible_files(state / "processing") == visible_files(state / "failed") == []
     done = [name for name in visible_files(state / "done") if not name.endswith(".why.json")]
     review = [name for name in visible_files(state / "review") if not name.endswith(".why.json")]
-    assert sorted(done + review) == samples
+    assert sorted(done + review) == sorted(samples + DRAWN_SAMPLES)
     results = [
         json.loads(path.read_text(encoding="utf-8")) for path in (state / "outbox").iterdir()
     ]

@@ -59,7 +59,7 @@ def test_samples_end_in_done_and_review_with_results_in_outbox(home):
 def test_unusable_inputs_fail_with_a_reason_and_lose_nothing(home):
     bad = {
         "program.exe": b"MZ\x90\x00",
-        "fake.pdf": b"just text pretending to be a PDF",
+        "fake.pdf": b"GIF89a\x01\x00\x01\x00\x80\x00\x00",  # content decides: a GIF, not accepted
         "broken.pdf": b"%PDF-1.4\n1 0 obj <<< garbage",
         "empty.txt": b"",
         "latin1.txt": "Patient: Zoë".encode("latin-1"),
@@ -81,7 +81,7 @@ def test_unusable_inputs_fail_with_a_reason_and_lose_nothing(home):
         assert reason["time"]
         assert (home.state / "failed" / name).read_bytes() == bad[name]
     assert home.files("incoming") == home.files("processing") == []
-    assert "not a PDF" in why(home, "failed", "fake.pdf")["error"]
+    assert "accepted: UTF-8 text, PDF, JPEG" in why(home, "failed", "fake.pdf")["error"]
     assert "limit" in why(home, "failed", "too-big.txt")["error"]
 
 
