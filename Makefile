@@ -47,8 +47,9 @@ demo: $(VENV)/.dev-installed
 	$(abspath $(PY)) -m pip install --quiet --no-deps --no-build-isolation . ; \
 	agent=$(abspath $(VENV))/bin/document-intake-agent; \
 	cp .env.example .env; chmod 600 .env; \
-	mkdir -p var/incoming; cp samples/incoming/* var/incoming/; touch -d '1 minute ago' var/incoming/*; \
-	echo "== Baked into $$demo/document-intake-agent; running once with the fake LLM"; \
+	mkdir -p var/incoming; cp samples/incoming/* var/incoming/; \
+	$(abspath $(PY)) scripts/make_samples.py var/incoming; touch -d '1 minute ago' var/incoming/*; \
+	echo "== Baked into $$demo/document-intake-agent; running once with the fake LLM and local OCR"; \
 	$$agent once > var/run.log; \
 	echo "== outbox/ (results)"; for f in var/outbox/*.json; do echo "-- $$f"; cat "$$f"; done; \
 	echo "== review queue (a human decides)"; $$agent review list; \

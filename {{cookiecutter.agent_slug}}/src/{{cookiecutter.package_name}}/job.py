@@ -1,9 +1,11 @@
 """YOUR JOB: the steps this agent performs on each document. This is the file you edit.
 
-The default job is document intake: text is extracted from a txt, md or pdf file, the LLM extracts
-fields as JSON, the fields are validated, and a person is matched in SQLite (people.py). Records
-are people: we never guess. When the match is not certain, the item goes to a human (review/) with
-the candidates as choices, and the human's choice continues the pipeline.
+The default job is document intake: the document is read by the runtime's reading/ package (UTF-8
+text, a PDF's text layer, local OCR of scans and photos; PDF, JPEG, PNG, TIFF and WebP are told
+by their content, not their name), a model that reads images is also handed the scan, the LLM
+extracts fields as JSON, the fields are validated, and a person is matched in SQLite
+(people.py). Records are people: we never guess. When the match is not certain, the item goes to
+a human (review/) with the candidates as choices, and the human's choice continues the pipeline.
 
 The job is a class with the methods of runtime.protocol.Job: process an item, say how a human's
 choice continues it, build the result written to outbox/ and the notification. Everything around
@@ -17,19 +19,16 @@ For a job of your own, keep make_job() and change the class it returns.
 import json
 import logging
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from .people import People, Person, name_key
-from .runtime.protocol import Done, ItemFailed, Job, NeedsReview, TryLater
+from .reading import PDF, Document, ReadOptions, check_ocr, read_document, sniff, unreadable
+from .runtime.protocol import Attachment, Done, ItemFailed, Job, NeedsReview, TryLater
 
 logger = logging.getLogger(__name__)
 
-# Allowlist of inputs: extension -> the kind of content it must really have.
-ACCEPTED_TYPES = {".txt": "text", ".md": "text", ".pdf": "pdf"}
-PDF_MAGIC = b"%PDF-"
-MAX_PDF_PAGES = 50
-MAX_TEXT_CHARS = 20_000
 MAX_ANSWER_TOKENS = 800
 REQUIRED_FIELDS = ("last_name",)
 TEXT_FIELDS = ("last_name", "first_name", "birth_date", "document_type", "summary")
@@ -44,65 +43,27 @@ SYSTEM_PROMPT = (
 DOCUMENT_MARKER = "--- DOCUMENT ---"
 
 
-def read_text(path: Path, data: bytes) -> str:
-    """Return the text of an accepted document, checking that its content matches its type."""
-    kind = ACCEPTED_TYPES.get(path.suffix.lower())
-    if kind is None:
-        raise ItemFailed(
-            f"file type {path.suffix or '(none)'} is not accepted "
-            f"(accepted: {', '.join(sorted(ACCEPTED_TYPES))})"
-        )
-    if not data.strip():
-        raise ItemFailed("the file is empty")
-    if kind == "pdf":
-        if not data.startswith(PDF_MAGIC):
-            raise ItemFailed("the file is named .pdf but its content is not a PDF")
-        return pdf_text(data)
-    if data.startswith(PDF_MAGIC) or b"\x00" in data:
-        raise ItemFailed(f"the file is named {path.suffix} but its content is not text")
-    try:
-        return data.decode("utf-8")[:MAX_TEXT_CHARS]
-    except UnicodeDecodeError as error:
-        raise ItemFailed(f"the text is not valid UTF-8 (byte {error.start})") from None
+def reading_options(settings) -> ReadOptions:
+    """Return how this job reads documents, from the OCR_* settings."""
+    return ReadOptions(
+        ocr=settings.ocr_enabled == "true",
+        languages=settings.ocr_languages,
+        timeout_seconds=settings.ocr_timeout_seconds,
+    )
 
 
-def pdf_text(data: bytes) -> str:
-    """Extract the text layer of a PDF (pypdf is imported only when a PDF arrives)."""
-    import io
+def model_attachments(doc: Document, ctx) -> tuple:
+    """Return what the model is handed besides the text: the whole PDF or the page images.
 
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise ItemFailed("the PDF is encrypted; send it without a password")
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise ItemFailed(f"the PDF has {len(reader.pages)} pages (limit {MAX_PDF_PAGES})")
-        parts, size = [], 0
-        for page in reader.pages:
-            text = page.extract_text() or ""
-            parts.append(text)
-            size += len(text)
-            if size >= MAX_TEXT_CHARS:
-                break
-    except ItemFailed:
-        raise
-    except (
-        PyPdfError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        RecursionError,
-        OSError,
-    ) as error:
-        raise ItemFailed(f"the PDF is corrupt or unreadable ({type(error).__name__})") from None
-    text = "\n".join(parts).strip()
-    if not text:
-        raise ItemFailed("the PDF has no text layer (a scan?); OCR it first")
-    return text[:MAX_TEXT_CHARS]
+    Nothing when the document has a text layer throughout, or the model reads none of them.
+    """
+    if not doc.needs_eyes:
+        return ()
+    if doc.media_type == PDF and ctx.reads(PDF):
+        return (Attachment(PDF, doc.data),)
+    if doc.images and all(ctx.reads(image.media_type) for image in doc.images):
+        return doc.images
+    return ()
 
 
 def extraction_prompt(text: str) -> str:
@@ -188,23 +149,37 @@ class DocumentIntake(Job):
 
     def __init__(self):
         self.people: People | None = None
+        self.reading = ReadOptions()
 
     def open(self, db) -> None:
         self.people = People(db)
 
     def start(self, settings) -> None:
+        self.reading = reading_options(settings)
+        if self.reading.ocr:
+            check_ocr(self.reading.languages)
         if settings.people_csv is not None:
             count = self.people.import_csv(settings.people_csv)
             logger.info("Loaded %d people from %s", count, settings.people_csv)
 
     def process(self, path: Path, data: bytes, ctx) -> Done | NeedsReview:
         """Run the pipeline on one document. ctx.ask(system, prompt, ...) calls the LLM."""
-        text = read_text(path, data)
+        # Page images are rendered only for a model that reads them and not the PDF itself.
+        images = ctx.reads("image/png") and not (sniff(data) == PDF and ctx.reads(PDF))
+        doc = read_document(path, data, replace(self.reading, images=images))
+        text = doc.text  # the document's own words: text layer and OCR
+        attachments = model_attachments(doc, ctx)
+        if doc.needs_eyes and not attachments and not text.strip():
+            raise ItemFailed(unreadable(doc, self.reading))
+        read_via = "+".join(part for part in (doc.read_via, "model" if attachments else "") if part)
         answer = ctx.ask(
             SYSTEM_PROMPT,
             extraction_prompt(text),
             purpose="extract_fields",
             max_tokens=MAX_ANSWER_TOKENS,
+            attachments=attachments,
+            read_via=read_via,
+            pages=doc.pages,
         )
         fields = parse_fields(answer)
         problems = validate(fields)

@@ -24,8 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import stubs
-from {{ cookiecutter.package_name }}.job import ACCEPTED_TYPES, PDF_MAGIC
-from {{ cookiecutter.package_name }}.reliability.files import safe_name
+from {{ cookiecutter.package_name }}.reading import PDF, TEXT, sniff
 
 pytestmark = pytest.mark.faults
 
@@ -81,26 +80,18 @@ def fit_name(name: str) -> str:
 def expectation(name: str, data: bytes, content_type: str | None, content: Expect) -> Expect:
     """Return where the job's published rules put an input.
 
-    The rules that look at size, extension and bytes come first; `content` says where the
-    content goes once read as its own type (text or pdf).
+    The rules that look at size and bytes come first (the name never decides what a file is);
+    `content` says where the content goes once read as its own type (text or pdf).
     """
     if len(data) > LIMIT_BYTES:
         return Expect("failed", "limit")
-    suffix = Path(safe_name(name)).suffix.lower()
-    if suffix not in ACCEPTED_TYPES:
-        return Expect("failed", "not accepted")
     if not data.strip():
         return Expect("failed", "empty")
-    if ACCEPTED_TYPES[suffix] == "pdf" and not data.startswith(PDF_MAGIC):
-        return Expect("failed", "not a PDF")
-    if ACCEPTED_TYPES[suffix] == "text":
-        if data.startswith(PDF_MAGIC) or b"\x00" in data:
-            return Expect("failed", "not text")
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return Expect("failed", "UTF-8")
-    return content if ACCEPTED_TYPES[suffix] == content_type else ANYWHERE
+    kind = sniff(data)
+    if kind is None:
+        return Expect("failed", "not an accepted kind")
+    read_as = {TEXT: "text", PDF: "pdf"}.get(kind)
+    return content if read_as == content_type else ANYWHERE
 
 
 # Strategies: each content is (kind, bytes, its type, where it goes when read as that type) ----

@@ -59,7 +59,7 @@ def test_samples_end_in_done_and_review_with_results_in_outbox(home):
 def test_unusable_inputs_fail_with_a_reason_and_lose_nothing(home):
     bad = {
         "program.exe": b"MZ\x90\x00",
-        "fake.pdf": b"just text pretending to be a PDF",
+        "fake.pdf": b"GIF89a\x01\x00\x01\x00\x80\x00\x00",  # content decides: a GIF, not accepted
         "broken.pdf": b"%PDF-1.4\n1 0 obj <<< garbage",
         "empty.txt": b"",
         "latin1.txt": "Patient: Zoë".encode("latin-1"),

@@ -194,6 +194,30 @@ SETTINGS = (
         minimum=1.0,
     ),
     Setting(
+        "OCR_ENABLED",
+        TEXT,
+        "true",
+        "Read scans and photos with local OCR (tesseract, run in the agent's sandbox); needs the "
+        "Debian packages tesseract-ocr, poppler-utils and one tesseract-ocr-<language> per "
+        "OCR_LANGUAGES entry, checked at start.",
+        choices=("true", "false"),
+        clean=lower,
+    ),
+    Setting(
+        "OCR_LANGUAGES",
+        TEXT,
+        "fra+ara+eng",
+        "The languages tesseract reads, joined by + (tesseract's codes: fra, ara, eng, deu, ...).",
+    ),
+    Setting(
+        "OCR_TIMEOUT_SECONDS",
+        NUMBER,
+        60.0,
+        "Longest the OCR (or the rendering) of one page may take; past it, the document goes to "
+        "failed/.",
+        minimum=1.0,
+    ),
+    Setting(
         "PEOPLE_CSV",
         PATH,
         None,
