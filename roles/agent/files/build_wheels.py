@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,12 @@ IGNORED_FILE_NAMES = frozenset({".env"})
 PIP_TIMEOUT_SECONDS = 900
 PIP_OUTPUT_TAIL_LINES = 15
 RELEASE_HASH_LENGTH = 8
+# The server's platform as tasks/host.yml reads it: manylinux_<glibc major>_<glibc minor>_<arch>.
+MANYLINUX = re.compile(r"^manylinux_(?P<major>[0-9]+)_(?P<minor>[0-9]+)_(?P<arch>[a-z0-9_]+)$")
+# The oldest glibc a manylinux tag names (manylinux1, PEP 513), and the legacy names of 2_17 and
+# 2_12 (PEP 599, PEP 571), which wheels still carry, alone or beside the PEP 600 name.
+OLDEST_GLIBC_MINOR = 5
+LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
 class BuildError(Exception):
@@ -97,6 +104,25 @@ def fingerprint(project: Path, files: list[Path], target: dict[str, str]) -> str
         digest.update(str(relative).encode() + b"\0")
         digest.update(hashlib.sha256((project / relative).read_bytes()).digest())
     return digest.hexdigest()
+
+
+def compatible_platforms(platform: str) -> list[str]:
+    """Return every wheel platform tag a server of this platform installs, newest first.
+
+    pip download --platform takes the tags literally: given manylinux_2_36_x86_64 alone it would
+    refuse a binary wheel built for an older glibc (Pillow's manylinux_2_28, say), which the
+    server's pip installs (PEP 600: glibc 2.36 runs wheels for 2.36 and every older 2.x).
+    """
+    match = MANYLINUX.fullmatch(platform)
+    if match is None or int(match["major"]) != 2:
+        return [platform]
+    arch = match["arch"]
+    tags = []
+    for minor in range(int(match["minor"]), OLDEST_GLIBC_MINOR - 1, -1):
+        tags.append(f"manylinux_2_{minor}_{arch}")
+        if minor in LEGACY_MANYLINUX:
+            tags.append(f"{LEGACY_MANYLINUX[minor]}_{arch}")
+    return tags
 
 
 def run_pip(python: str, arguments: list[str], what: str) -> None:
@@ -183,8 +209,11 @@ def build(project: Path, slug: str, python: str, target: dict[str, str], destina
             [
                 "download",
                 "--only-binary=:all:",
-                "--platform",
-                target["platform"],
+                *(
+                    argument
+                    for tag in compatible_platforms(target["platform"])
+                    for argument in ("--platform", tag)
+                ),
                 "--python-version",
                 target["python_version"],
                 "--implementation",
