@@ -117,11 +117,10 @@ def time_grounding(package: str, directory: Path, count: int) -> tuple[float, fl
     json.loads of the model's answer; None for an agent whose job has no grounding."""
     try:
         job = importlib.import_module(f"{package}.job")
+        matching = importlib.import_module(f"{package}.matching")
         people = importlib.import_module(f"{package}.people")
         db = importlib.import_module(f"{package}.security.db")
     except ImportError:
-        return None
-    if not hasattr(job, "match_person") or not hasattr(job, "DocumentText"):
         return None
     database = db.Database(directory / "grounding.db")
     try:
@@ -129,12 +128,12 @@ def time_grounding(package: str, directory: Path, count: int) -> tuple[float, fl
         for row in SAMPLE_PEOPLE:
             table.upsert(people.Person(*row))
         fields = job.parse_fields(REFERRAL_ANSWER)
-        match = job.match_person(fields, table, REFERRAL)
+        match = matching.match_person(fields, table, REFERRAL)
         if match.person is None or match.person.id != 2:  # the check must decide, not refuse
             raise SystemExit(f"the grounding probe did not match: {match.reason}")
         started = time.perf_counter()
         for _ in range(count):
-            job.match_person(fields, table, REFERRAL)
+            matching.match_person(fields, table, REFERRAL)
         per_check = (time.perf_counter() - started) / count
     finally:
         database.close()

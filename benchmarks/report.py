@@ -194,7 +194,7 @@ def overhead_lines(overhead: dict[str, Series], entries_per_item: float | None) 
 def grounding_lines(overhead: dict[str, Series]) -> list[str]:
     """The default job's grounding check per item, against reading the model's answer."""
     if "grounding_us" not in overhead:
-        return ["", "The job has no grounding check (`job.match_person` on a document's text)."]
+        return ["", "The job has no grounding check (`matching.match_person` on its text)."]
     ratio = overhead["grounding_us"].median / overhead["grounding_json_us"].median
     return [
         "",
@@ -202,7 +202,7 @@ def grounding_lines(overhead: dict[str, Series]) -> list[str]:
         "Ratio |",
         "|---|---|---|---|",
         (
-            f"| grounding check (`job.match_person`) | {overhead['grounding_us'].text()} | "
+            f"| grounding check (`matching.match_person`) | {overhead['grounding_us'].text()} | "
             f"{overhead['grounding_json_us'].text()} | {ratio:.0f}x |"
         ),
         "",

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.grounding import DocumentText, dates_in, fold, words
-from {{ cookiecutter.package_name }}.job import TEXT_FIELDS, match_person, parse_fields
+from {{ cookiecutter.package_name }}.job import TEXT_FIELDS, parse_fields
+from {{ cookiecutter.package_name }}.matching import match_person
 from {{ cookiecutter.package_name }}.people import People
 from {{ cookiecutter.package_name }}.review_commands import evidence_lines
 from {{ cookiecutter.package_name }}.security.db import Database

@@ -43,8 +43,10 @@ AGENT_SETTINGS = {
     "MAX_ATTEMPTS": "3",
     "DAILY_BUDGET_USD": "1000",  # hostile answers are long: the budget is not under test here
     # Parsing is under test at a 2 s limit, not OCR (a page takes seconds): a PDF without a text
-    # layer fails saying so. Hostile scans and photos have their own row (test_scan_faults.py).
+    # layer fails saying so (neither OCR nor the model reads it). Hostile scans and photos have
+    # their own row (test_scan_faults.py).
     "OCR_ENABLED": "false",
+    "LLM_VISION": "off",
 }
 NAME_MAX_BYTES = 255
 RESTART_TIMEOUT_SECONDS = 60
