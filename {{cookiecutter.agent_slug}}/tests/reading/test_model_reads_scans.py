@@ -113,6 +113,10 @@ def referral_scan() -> bytes:
     return scans.scan(scans.letter("Youssef Benali", "21/04/1969"), 200)
 
 
+def benali_photo() -> bytes:
+    return scans.phone_photo(scans.letter("Youssef Benali", "21/04/1969"))
+
+
 @needs("anthropic")
 def test_anthropic_reads_the_scanned_pdf_and_the_prompt_carries_its_ocr_text(home, answers):
     pdf = referral_scan()
@@ -180,13 +184,7 @@ def test_a_local_openai_compatible_model_gets_the_phone_photo_scaled_and_no_file
     ("provider", "vision", "name", "content"),
     [
         pytest.param("anthropic", "auto", "referral.pdf", referral_scan, marks=needs("anthropic")),
-        pytest.param(
-            "openai",
-            "on",
-            "photo.jpg",
-            lambda: scans.phone_photo(scans.letter("Youssef Benali", "21/04/1969")),
-            marks=needs("openai"),
-        ),
+        pytest.param("openai", "on", "photo.jpg", benali_photo, marks=needs("openai")),
     ],
 )
 def test_only_the_model_read_the_scan_so_nothing_is_grounded_and_a_human_decides(
@@ -238,18 +236,27 @@ def test_with_neither_ocr_nor_a_model_that_reads_images_nothing_is_sent(
     assert cost_records(home) == []
 
 
-@needs("anthropic")
-def test_a_scan_whose_estimate_passes_the_budget_waits_without_a_call(home, answers, caplog):
+@pytest.mark.parametrize(
+    ("provider", "vision", "name", "content"),
+    [
+        # A page of PDF read by Claude is thousands of tokens: far over a tenth of a cent.
+        pytest.param("anthropic", "auto", "referral.pdf", referral_scan, marks=needs("anthropic")),
+        # A high-detail photo is 6 tiles at gpt-4o-mini's tile price: over 30,000 tokens.
+        pytest.param("openai", "on", "photo.jpg", benali_photo, marks=needs("openai")),
+    ],
+)
+def test_a_scan_whose_estimate_passes_the_budget_waits_without_a_call(
+    home, answers, caplog, provider, vision, name, content
+):
     answers.fields.update(BENALI)
-    # A page of Claude-read PDF is thousands of tokens: far over a tenth of a cent.
-    setup(home, answers, "anthropic", DAILY_BUDGET_USD="0.001")
-    home.drop("referral.pdf", referral_scan())
+    setup(home, answers, provider, LLM_VISION=vision, DAILY_BUDGET_USD="0.001")
+    home.drop(name, content())
 
     with caplog.at_level(logging.WARNING):
         run(home)
 
     assert answers.requests == []
-    assert home.files("incoming") == ["referral.pdf"]
+    assert home.files("incoming") == [name]
     assert home.files("done") == home.files("review") == home.files("failed") == []
     assert cost_records(home) == []
     audit = [json.loads(line) for line in (home.state / "audit.jsonl").read_text().splitlines()]
@@ -263,4 +270,4 @@ def test_a_scan_whose_estimate_passes_the_budget_waits_without_a_call(home, answ
     home.write_env(DAILY_BUDGET_USD="5")
     run(home)
     assert len(answers.requests) == 1
-    assert home.files("done") == ["referral.pdf"]
+    assert home.files("done") == [name]
