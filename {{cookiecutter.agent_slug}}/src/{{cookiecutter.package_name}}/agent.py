@@ -16,7 +16,7 @@ from .deployment.systemd import Notifier
 from .integrations.notify import make_notifier
 from .job import make_job
 from .observability.audit import AuditLog
-from .observability.costs import CostLedger, PriceTable
+from .observability.costs import CostLedger, PriceTable, usd
 from .reliability import effects
 from .reliability.http import RetryPolicy
 from .reliability.inbox import Inbox
@@ -229,5 +229,5 @@ class Agent:
         return (
             f"done {counters['done']}, review {counters['review']}, failed "
             f"{counters['failed']}, waiting {waiting}, "
-            f"${self.ledger.spent_today():.4f} of ${self.settings.daily_budget_usd:.2f}"
+            f"${self.ledger.spent_today():.4f} of {usd(self.settings.daily_budget_usd)}"
         )

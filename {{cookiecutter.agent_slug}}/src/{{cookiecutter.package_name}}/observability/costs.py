@@ -145,6 +145,14 @@ class CostLedger:
         return record
 
 
+def usd(amount: float) -> str:
+    """Return a budget in dollars: cents, or as many decimals (up to 6) as a smaller one needs."""
+    for decimals in range(2, 7):
+        if round(amount, decimals) == amount:
+            break
+    return f"${amount:.{decimals}f}"
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line durably, on a line of its own, or not at all (raise OSError).
 

@@ -9,6 +9,7 @@ from .. import AGENT_SLUG
 from ..contract.times import today_utc
 from ..integrations.llm import make_provider
 from ..integrations.llm.base import LLMError, Usage
+from ..observability.costs import usd
 from ..reliability.http import PermanentError, TransientError
 from .protocol import ItemFailed
 
@@ -50,7 +51,7 @@ class Gateway:
             self.agent.alert(
                 f"budget:{today_utc().isoformat()}",
                 f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
-                f"${self.settings.daily_budget_usd:.2f}); documents wait until "
+                f"{usd(self.settings.daily_budget_usd)}); documents wait until "
                 "tomorrow (UTC) or a higher DAILY_BUDGET_USD.",
             )
         return reached
@@ -99,7 +100,7 @@ class Gateway:
             f"budget:{today_utc().isoformat()}:{item_id}",
             f"{AGENT_SLUG}: item {item_id} waits: its LLM call is estimated at {tokens} input "
             f"tokens, ${cost:.4f} at most, and today's spend ${spent:.4f} would pass the daily "
-            f"budget of ${budget:.2f}; documents wait until tomorrow (UTC) or a higher "
+            f"budget of {usd(budget)}; documents wait until tomorrow (UTC) or a higher "
             "DAILY_BUDGET_USD.",
         )
         self._refused_on = today_utc()
