@@ -70,3 +70,44 @@ def big_photo(megapixels: float, lines) -> bytes:
     width = int((megapixels * 1e6 * 3 / 4) ** 0.5)
     height = int(width * 4 / 3)
     return phone_photo(lines, pixels=(width, height))
+
+
+# Plain images and PDFs of a given size, for the tests of what a model is sent.
+def png(width: int, height: int, color=(200, 30, 30)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 120, 200)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def pdf(pages: int, width: int = 612, height: int = 792) -> bytes:
+    """A PDF of blank pages (no text layer), US letter unless told."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=width, height=height)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).size
+
+
+def image_format(data: bytes) -> str:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).format

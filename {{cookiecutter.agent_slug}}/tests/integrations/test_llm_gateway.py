@@ -1,14 +1,11 @@
 """The gateway with images and PDFs: LLM_VISION, the budget estimated before the call, the cost
 record's pages, images and read_via, and the refusals that need no HTTP call."""
 
-import io
 import json
 import logging
 from datetime import timedelta
 
 import pytest
-from PIL import Image
-from pypdf import PdfWriter
 
 import stubs
 from {{ cookiecutter.package_name }}.contract.times import today_utc
@@ -20,24 +17,10 @@ from {{ cookiecutter.package_name }}.reliability.http import PermanentError
 from {{ cookiecutter.package_name }}.runtime import gateway
 from {{ cookiecutter.package_name }}.runtime.gateway import BudgetReached
 from {{ cookiecutter.package_name }}.runtime.protocol import ItemFailed
+from scans import pdf, png
 
 CLAUDE = "claude-sonnet-4-5"
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\n(a scan)"
-
-
-def png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (240, 240, 240)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
 
 
 def cost_records(home) -> list[dict]:

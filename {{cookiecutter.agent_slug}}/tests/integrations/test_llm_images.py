@@ -10,26 +10,13 @@ from PIL import Image
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, images, make_provider
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.images import AttachmentError
+from scans import image_format, png, size
 
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\nName: Jane Doe"
 # Claude's limits, written out: this file runs in agents baked without the anthropic provider.
 LIMITS = images.Limits(
     max_long_edge=1568, max_short_edge=None, max_pixels=1_200_000, max_bytes=3_932_160
 )
-
-
-def png(width: int, height: int, color=(200, 30, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def size(data: bytes) -> tuple[int, int]:
-    return Image.open(io.BytesIO(data)).size
-
-
-def image_format(data: bytes) -> str:
-    return Image.open(io.BytesIO(data)).format
 
 
 def test_the_fake_model_reads_no_attachment(fast_policy):

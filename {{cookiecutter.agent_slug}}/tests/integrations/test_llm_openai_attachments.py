@@ -7,48 +7,17 @@ call.
 """
 
 import base64
-import io
 
 import pytest
-from PIL import Image
-from pypdf import PdfWriter
 
 import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import make_provider, openai_compat
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.images import AttachmentError
+from scans import image_format, jpeg, pdf, png, size
 
 GPT = "gpt-4o"
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\nName: Jane Doe"
-
-
-def png(width: int, height: int, color=(200, 30, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def jpeg(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 120, 200)).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=612, height=792)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
-
-
-def size(data: bytes) -> tuple[int, int]:
-    return Image.open(io.BytesIO(data)).size
-
-
-def image_format(data: bytes) -> str:
-    return Image.open(io.BytesIO(data)).format
 
 
 @pytest.fixture
