@@ -10,11 +10,11 @@ import os
 
 import pytest
 
+import scans
 import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import anthropic, make_provider
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.images import AttachmentError
-from scans import image_format, jpeg, pdf, png, size
 
 CLAUDE = "claude-sonnet-4-5"
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\nName: Jane Doe"
@@ -38,7 +38,7 @@ def claude_ask(provider, *attachments):
 
 
 def test_anthropic_sends_an_image_block_then_the_text(claude, llm_stub):
-    photo = png(400, 300)
+    photo = scans.png(400, 300)
 
     reply = claude_ask(claude, Attachment("image/png", photo))
 
@@ -54,7 +54,7 @@ def test_anthropic_sends_an_image_block_then_the_text(claude, llm_stub):
 
 
 def test_anthropic_sends_a_pdf_as_a_base64_document_block(claude, llm_stub):
-    document = pdf(3)
+    document = scans.pdf(3)
 
     claude_ask(claude, Attachment("application/pdf", document))
 
@@ -68,34 +68,34 @@ def test_anthropic_sends_a_pdf_as_a_base64_document_block(claude, llm_stub):
 
 
 def test_anthropic_gets_a_big_photo_scaled_to_its_long_edge_and_pixel_budget(claude, llm_stub):
-    claude_ask(claude, Attachment("image/png", png(4000, 3000), page=2))
+    claude_ask(claude, Attachment("image/png", scans.png(4000, 3000), page=2))
 
     (sent,) = llm_stub.requests
     data = base64.b64decode(sent.json["messages"][0]["content"][0]["source"]["data"])
-    width, height = size(data)
+    width, height = scans.size(data)
     assert max(width, height) <= anthropic.IMAGE_MAX_LONG_EDGE
     assert width * height <= anthropic.IMAGE_MAX_TOKENS * anthropic.IMAGE_PIXELS_PER_TOKEN
     assert width * height > 0.95 * anthropic.IMAGE_MAX_TOKENS * anthropic.IMAGE_PIXELS_PER_TOKEN
     assert abs(width / height - 4 / 3) < 0.01
-    assert image_format(data) == "PNG"  # PNG stays PNG
+    assert scans.image_format(data) == "PNG"  # PNG stays PNG
 
 
 def test_anthropic_keeps_several_pages_in_their_order(claude, llm_stub):
-    pages = [Attachment("image/jpeg", jpeg(300 + n, 400), page=n + 1) for n in range(3)]
+    pages = [Attachment("image/jpeg", scans.jpeg(300 + n, 400), page=n + 1) for n in range(3)]
 
     claude_ask(claude, *pages)
 
     (sent,) = llm_stub.requests
     content = sent.json["messages"][0]["content"]
     assert [block["type"] for block in content] == ["image", "image", "image", "text"]
-    widths = [size(base64.b64decode(b["source"]["data"]))[0] for b in content[:3]]
+    widths = [scans.size(base64.b64decode(b["source"]["data"]))[0] for b in content[:3]]
     assert widths == [300, 301, 302]
     assert {b["source"]["media_type"] for b in content[:3]} == {"image/jpeg"}
 
 
 def test_anthropic_refuses_a_pdf_over_100_pages_without_calling(claude, llm_stub):
     with pytest.raises(AttachmentError, match=r"101 pages, over the 100") as caught:
-        claude_ask(claude, Attachment("application/pdf", pdf(anthropic.MAX_PDF_PAGES + 1)))
+        claude_ask(claude, Attachment("application/pdf", scans.pdf(anthropic.MAX_PDF_PAGES + 1)))
 
     assert caught.value.transient is False
     assert llm_stub.requests == []
@@ -111,7 +111,7 @@ def test_anthropic_refuses_a_request_over_32_mb_without_calling(claude, llm_stub
 
 
 def test_anthropic_refuses_more_images_than_a_request_holds(claude, llm_stub):
-    tiny = Attachment("image/png", png(8, 8))
+    tiny = Attachment("image/png", scans.png(8, 8))
 
     with pytest.raises(AttachmentError, match=r"101 images in one request, over the 100"):
         claude_ask(claude, *[tiny] * (anthropic.MAX_IMAGES + 1))
@@ -134,8 +134,8 @@ def test_an_unreadable_pdf_is_a_clear_permanent_error_without_a_call(claude, llm
 
 
 def test_anthropic_estimates_images_at_w_h_over_750_and_pdf_pages_at_text_and_image(claude):
-    photo = Attachment("image/png", png(1000, 750))
-    document = Attachment("application/pdf", pdf(2))
+    photo = Attachment("image/png", scans.png(1000, 750))
+    document = Attachment("application/pdf", scans.pdf(2))
     system, prompt = "s" * 40, "p" * 400
 
     tokens = claude.input_tokens(

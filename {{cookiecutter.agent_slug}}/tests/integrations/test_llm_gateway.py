@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+import scans
 import stubs
 from {{ cookiecutter.package_name }}.contract.times import today_utc
 from {{ cookiecutter.package_name }}.integrations.llm import available
@@ -17,7 +18,6 @@ from {{ cookiecutter.package_name }}.reliability.http import PermanentError
 from {{ cookiecutter.package_name }}.runtime import gateway
 from {{ cookiecutter.package_name }}.runtime.gateway import BudgetReached
 from {{ cookiecutter.package_name }}.runtime.protocol import ItemFailed
-from scans import pdf, png
 
 CLAUDE = "claude-sonnet-4-5"
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\n(a scan)"
@@ -94,10 +94,10 @@ def test_the_gateway_refuses_what_the_model_does_not_read_without_a_call(
 ):
     agent = make_agent("openai", LLM_VISION="on")
     with pytest.raises(PermanentError, match=r"LLM_VISION=on does not read application/pdf"):
-        ask(agent, Attachment("application/pdf", pdf(1)))
+        ask(agent, Attachment("application/pdf", scans.pdf(1)))
     agent.close()
     with pytest.raises(PermanentError, match=r"LLM_VISION=off does not read image/png"):
-        ask(make_agent("anthropic", LLM_VISION="off"), Attachment("image/png", png(5, 5)))
+        ask(make_agent("anthropic", LLM_VISION="off"), Attachment("image/png", scans.png(5, 5)))
 
     assert llm_stub.requests == []
     assert cost_records(home) == []
@@ -107,7 +107,7 @@ def test_a_document_over_a_limit_fails_the_item_without_a_call(make_agent, llm_s
     agent = make_agent("anthropic")
 
     with pytest.raises(ItemFailed, match=r"a PDF of 101 pages, over the 100 pages"):
-        ask(agent, Attachment("application/pdf", pdf(101)))
+        ask(agent, Attachment("application/pdf", scans.pdf(101)))
 
     assert llm_stub.requests == []
     assert cost_records(home) == []
@@ -117,7 +117,10 @@ def test_the_cost_record_notes_pages_images_and_how_the_document_was_read(
     make_agent, llm_stub, home
 ):
     agent = make_agent("anthropic")
-    pages = (Attachment("image/png", png(300, 400), 1), Attachment("image/png", png(300, 400), 2))
+    pages = (
+        Attachment("image/png", scans.png(300, 400), 1),
+        Attachment("image/png", scans.png(300, 400), 2),
+    )
 
     ask(agent, *pages, read_via="ocr+model", pages=2)
     agent.gateway.ask("s", "text only", purpose="extract", max_tokens=20, item_id="item-2")
@@ -146,7 +149,7 @@ def estimate(agent, attachment, max_tokens):
 
 def test_a_call_whose_estimate_passes_the_budget_is_not_made(make_agent, llm_stub, caplog):
     agent = make_agent("anthropic", DAILY_BUDGET_USD="0.01")
-    scan = Attachment("image/png", png(1500, 1000), page=1)
+    scan = Attachment("image/png", scans.png(1500, 1000), page=1)
     tokens, dear = estimate(agent, scan, max_tokens=1000)
     _, cheap = estimate(agent, scan, max_tokens=100)
     assert 1590 < tokens < 1700  # scaled to ~1.2 megapixels: about 1600 tokens, at w*h/750
@@ -170,7 +173,7 @@ def test_a_call_whose_estimate_passes_the_budget_is_not_made(make_agent, llm_stu
 
 def test_the_wait_for_an_estimate_ends_with_the_day(make_agent, llm_stub, monkeypatch):
     agent = make_agent("anthropic", DAILY_BUDGET_USD="0.01")
-    scan = Attachment("image/png", png(1500, 1000), page=1)
+    scan = Attachment("image/png", scans.png(1500, 1000), page=1)
     with pytest.raises(BudgetReached):
         ask(agent, scan, max_tokens=1000)
 
@@ -185,7 +188,7 @@ def test_the_wait_for_an_estimate_ends_with_the_day(make_agent, llm_stub, monkey
 
 def test_todays_spend_counts_in_the_estimate(make_agent, llm_stub, home):
     agent = make_agent("anthropic", DAILY_BUDGET_USD="0.01")
-    scan = Attachment("image/png", png(1500, 1000), page=1)
+    scan = Attachment("image/png", scans.png(1500, 1000), page=1)
     _, cheap = estimate(agent, scan, max_tokens=100)
     # Spend enough today that the cheap call no longer fits.
     agent.ledger.record(

@@ -7,10 +7,10 @@ import os
 import pytest
 from PIL import Image
 
+import scans
 from {{ cookiecutter.package_name }}.integrations.llm import LLMError, images, make_provider
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.images import AttachmentError
-from scans import image_format, png, size
 
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\nName: Jane Doe"
 # Claude's limits, written out: this file runs in agents baked without the anthropic provider.
@@ -29,7 +29,7 @@ def test_the_fake_model_reads_no_attachment(fast_policy):
             prompt=PROMPT,
             model="fake-extractor-1",
             max_tokens=10,
-            attachments=(Attachment("image/png", png(10, 10)),),
+            attachments=(Attachment("image/png", scans.png(10, 10)),),
         )
 
 
@@ -47,15 +47,15 @@ def test_bytes_over_the_limit_force_jpeg_at_the_same_size():
     assert fitted.media_type == "image/jpeg"
     assert fitted.page == 3
     assert len(fitted.data) <= limits.max_bytes
-    assert image_format(fitted.data) == "JPEG"
-    assert size(fitted.data) == (600, 400)
+    assert scans.image_format(fitted.data) == "JPEG"
+    assert scans.size(fitted.data) == (600, 400)
 
 
 def test_an_image_that_cannot_shrink_enough_is_refused():
     limits = images.Limits(max_long_edge=4000, max_short_edge=None, max_pixels=None, max_bytes=50)
 
     with pytest.raises(AttachmentError, match=r"over the 50 bytes an image may have"):
-        images.fit(Attachment("image/png", png(900, 900)), limits)
+        images.fit(Attachment("image/png", scans.png(900, 900)), limits)
 
 
 def test_webp_within_the_limits_goes_as_it_is_and_scaled_becomes_png():
@@ -67,7 +67,7 @@ def test_webp_within_the_limits_goes_as_it_is_and_scaled_becomes_png():
     scaled = images.fit(Attachment("image/webp", buffer.getvalue()), LIMITS)
     kept = images.fit(Attachment("image/webp", small.getvalue()), LIMITS)
 
-    assert (scaled.media_type, image_format(scaled.data), size(scaled.data)) == (
+    assert (scaled.media_type, scans.image_format(scaled.data), scans.size(scaled.data)) == (
         "image/png",
         "PNG",
         (1568, 156),

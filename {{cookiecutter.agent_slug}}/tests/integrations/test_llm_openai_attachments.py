@@ -10,11 +10,11 @@ import base64
 
 import pytest
 
+import scans
 import stubs
 from {{ cookiecutter.package_name }}.integrations.llm import make_provider, openai_compat
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
 from {{ cookiecutter.package_name }}.integrations.llm.images import AttachmentError
-from scans import image_format, jpeg, pdf, png, size
 
 GPT = "gpt-4o"
 PROMPT = "Extract the patient.\n--- DOCUMENT ---\nName: Jane Doe"
@@ -45,7 +45,7 @@ def gpt_ask(provider, *attachments):
 
 
 def test_openai_sends_an_image_url_data_url_at_high_detail_then_the_text(gpt, llm_stub):
-    photo = jpeg(500, 400)
+    photo = scans.jpeg(500, 400)
 
     gpt_ask(gpt, Attachment("image/jpeg", photo))
 
@@ -63,7 +63,7 @@ def test_openai_sends_an_image_url_data_url_at_high_detail_then_the_text(gpt, ll
 
 
 def test_openai_sends_a_pdf_as_a_file_part_with_file_data(gpt, llm_stub):
-    document = pdf(2)
+    document = scans.pdf(2)
 
     gpt_ask(gpt, Attachment("application/pdf", document))
 
@@ -77,17 +77,17 @@ def test_openai_sends_a_pdf_as_a_file_part_with_file_data(gpt, llm_stub):
 
 
 def test_openai_gets_images_scaled_to_2048_box_and_768_short_side(gpt, llm_stub):
-    gpt_ask(gpt, Attachment("image/png", png(3000, 1500)))
+    gpt_ask(gpt, Attachment("image/png", scans.png(3000, 1500)))
 
     (sent,) = llm_stub.requests
     url = sent.json["messages"][1]["content"][0]["image_url"]["url"]
     data = base64.b64decode(url.split(",", 1)[1])
-    assert size(data) == (1536, 768)
-    assert image_format(data) == "PNG"
+    assert scans.size(data) == (1536, 768)
+    assert scans.image_format(data) == "PNG"
 
 
 def test_openai_never_upscales_a_small_image(gpt, llm_stub):
-    photo = png(120, 60)
+    photo = scans.png(120, 60)
 
     gpt_ask(gpt, Attachment("image/png", photo))
 
@@ -98,7 +98,7 @@ def test_openai_never_upscales_a_small_image(gpt, llm_stub):
 
 def test_openai_refuses_a_pdf_over_100_pages_without_calling(gpt, llm_stub):
     with pytest.raises(AttachmentError, match=r"101 pages, over the 100"):
-        gpt_ask(gpt, Attachment("application/pdf", pdf(openai_compat.MAX_PDF_PAGES + 1)))
+        gpt_ask(gpt, Attachment("application/pdf", scans.pdf(openai_compat.MAX_PDF_PAGES + 1)))
 
     assert llm_stub.requests == []
 
@@ -108,8 +108,8 @@ def test_a_compatible_server_gets_page_images_but_no_pdf(local, llm_stub):
     assert local.vision_by_default is False
 
     with pytest.raises(AttachmentError, match=r"does not read application/pdf"):
-        gpt_ask(local, Attachment("application/pdf", pdf(1)))
-    gpt_ask(local, Attachment("image/png", png(50, 50), page=1))
+        gpt_ask(local, Attachment("application/pdf", scans.pdf(1)))
+    gpt_ask(local, Attachment("image/png", scans.png(50, 50), page=1))
 
     (sent,) = llm_stub.requests
     assert [p["type"] for p in sent.json["messages"][1]["content"]] == ["image_url", "text"]
