@@ -29,6 +29,38 @@ LAYOUT = (
 ROLE = REPO_ROOT / "roles" / "agent"
 # The task, as ansible-playbook names it: "agent : Check the agent's slug".
 SLUG_TASK = ": Check the agent's slug"
+# Records each host's result of that task (ansible-core alone ships no JSON stdout callback).
+OUTCOMES_CALLBACK = """
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "slug_outcomes"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.outcomes = {}
+
+    def record(self, result, failed):
+        if result._task.get_name().endswith(os.environ["SLUG_TASK"]):
+            self.outcomes[result._host.get_name()] = {**result._result, "failed": failed}
+
+    def v2_runner_on_ok(self, result):
+        self.record(result, False)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self.record(result, True)
+
+    def v2_playbook_on_stats(self, stats):
+        with open(os.environ["SLUG_OUTCOMES"], "w", encoding="utf-8") as file:
+            json.dump(self.outcomes, file, default=str)
+"""
 
 # The edges of the rule, then text drawn from an alphabet that reaches every branch of it.
 EDGES = [
@@ -93,6 +125,10 @@ def run_slug_assertions(tmp_path: Path, slugs: list[str]) -> dict:
         }
         for number, slug in enumerate(slugs)
     }
+    plugins = tmp_path / "callback_plugins"
+    plugins.mkdir()
+    (plugins / "slug_outcomes.py").write_text(OUTCOMES_CALLBACK, encoding="utf-8")
+    outcomes = tmp_path / "outcomes.json"
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": hosts}}), encoding="utf-8")
     playbook = tmp_path / "slugs.yml"
@@ -123,7 +159,10 @@ def run_slug_assertions(tmp_path: Path, slugs: list[str]) -> dict:
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
-        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_CALLBACK_PLUGINS": str(plugins),
+        "ANSIBLE_CALLBACKS_ENABLED": "slug_outcomes",
+        "SLUG_TASK": SLUG_TASK,
+        "SLUG_OUTCOMES": str(outcomes),
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
         "ANSIBLE_FORKS": "10",
     }
@@ -137,13 +176,10 @@ def run_slug_assertions(tmp_path: Path, slugs: list[str]) -> dict:
         check=False,
     )
     try:
-        report = json.loads(result.stdout)
-    except ValueError:
-        pytest.fail(f"ansible-playbook gave no JSON report: {result.stdout[-2000:]}{result.stderr}")
-    (slug_task,) = [
-        task for task in report["plays"][0]["tasks"] if task["task"]["name"].endswith(SLUG_TASK)
-    ]
-    return {hosts[name]["agent_slug"]: outcome for name, outcome in slug_task["hosts"].items()}
+        report = json.loads(outcomes.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pytest.fail(f"ansible-playbook recorded no outcome: {result.stdout[-2000:]}{result.stderr}")
+    return {hosts[name]["agent_slug"]: outcome for name, outcome in report.items()}
 
 
 def test_the_role_refuses_and_accepts_exactly_the_contracts_slugs(tmp_path, layout):
