@@ -35,6 +35,7 @@ ANSIBLE_TYPES = {
     "number": "float",
     "path": "str",
     "services": "str",
+    "percentages": "str",
 }
 # Keys the role writes itself, from its own variables, rather than taking from agent_settings.
 ROLE_WRITTEN = {"PEOPLE_CSV": "agent_people_csv"}

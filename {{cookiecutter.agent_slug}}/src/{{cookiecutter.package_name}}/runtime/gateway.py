@@ -48,13 +48,42 @@ class Gateway:
         spent = self.agent.ledger.spent_today()
         reached = spent >= self.settings.daily_budget_usd
         if reached:
-            self.agent.alert(
-                f"budget:{today_utc().isoformat()}",
-                f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
-                f"{usd(self.settings.daily_budget_usd)}); documents wait until "
-                "tomorrow (UTC) or a higher DAILY_BUDGET_USD.",
-            )
+            self.alert_reached(spent)
         return reached
+
+    def alert_reached(self, spent: float) -> None:
+        """The budget-reached alert: once per UTC day, the 100 of BUDGET_WARNINGS."""
+        self.agent.alert(
+            f"budget:{today_utc().isoformat()}",
+            f"{AGENT_SLUG}: daily LLM budget reached (${spent:.4f} of "
+            f"{usd(self.settings.daily_budget_usd)}); documents wait until "
+            "tomorrow (UTC) or a higher DAILY_BUDGET_USD.",
+        )
+
+    def warn(self) -> None:
+        """Alert the highest BUDGET_WARNINGS percentage today's spend reached, once per day.
+
+        Called after every billed call. Each alert is an effect keyed by the day and the
+        percentage, kept in the state database, so a restart does not send it again; a call
+        that passes several percentages at once sends the highest only, and the lower ones are
+        not sent later that day. At 100 it is the budget-reached alert.
+        """
+        spent, budget = self.agent.ledger.spent_today(), self.settings.daily_budget_usd
+        if spent >= budget:
+            self.alert_reached(spent)
+            return
+        reached = [
+            level for level in self.settings.budget_warnings if spent * 100 >= level * budget
+        ]
+        if not reached:
+            return
+        level = max(reached)
+        self.agent.alert(
+            f"budget_warning:{today_utc().isoformat()}:{level}",
+            f"{AGENT_SLUG}: {level}% of the daily LLM budget spent (${spent:.4f} of "
+            f"{usd(budget)}); at the budget, documents wait until tomorrow (UTC) or a higher "
+            "DAILY_BUDGET_USD.",
+        )
 
     def media_types(self) -> frozenset[str]:
         """What the model reads besides text: the provider's media types, as LLM_VISION allows.
@@ -163,6 +192,7 @@ class Gateway:
             latency = (time.monotonic() - started) * 1000
             if error.usage is not None:
                 record(usage=error.usage, latency_ms=latency, status="error")
+                self.warn()
             agent.audit.note(
                 "llm.call", item_id, model=model, purpose=purpose, status="error", error=str(error)
             )
@@ -183,6 +213,7 @@ class Gateway:
             output_tokens=reply.usage.output_tokens,
             cost_usd=cost,
         )
+        self.warn()
         if cost is None:
             # The model priced is the one that answered: name it, and the one asked for if not it.
             asked = "" if reply.model == model else f" (answering for {model})"

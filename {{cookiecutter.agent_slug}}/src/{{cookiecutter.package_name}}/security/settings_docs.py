@@ -25,7 +25,7 @@ def shown(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(str(part) for part in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

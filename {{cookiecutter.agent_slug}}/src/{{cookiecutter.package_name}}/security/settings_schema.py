@@ -16,8 +16,10 @@ from pathlib import Path
 TELEGRAM_ALERTS = {{ "True" if cookiecutter.telegram_alerts == "yes" else "False" }}
 BAKED = "chosen at bake time"
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9@._-]+$")
-# Kinds a setting is read as; `services` is a comma-separated list of systemd unit names.
+# Kinds a setting is read as; `services` is a comma-separated list of systemd unit names,
+# `percentages` a comma-separated list of whole numbers from 1 to 100.
 TEXT, WHOLE, NUMBER, PATH, SERVICES = "text", "whole number", "number", "path", "services"
+PERCENTAGES = "percentages"
 
 
 class SettingsError(Exception):
@@ -76,6 +78,8 @@ class Setting(_SettingFields):
             return Path(text)
         if self.kind == SERVICES:
             return services(self.key, text)
+        if self.kind == PERCENTAGES:
+            return percentages(self.key, text)
         if self.choices and text not in self.choices:
             raise SettingsError(
                 f"{self.named(text)} is not one of {', '.join(self.choices)}; fix it in .env"
@@ -110,6 +114,19 @@ def services(key: str, text: str) -> tuple[str, ...]:
                 f"{key} has an invalid unit name {name!r}; use comma-separated systemd unit names"
             )
     return names
+
+
+def percentages(key: str, text: str) -> tuple[int, ...]:
+    """Return the whole percentages of a comma-separated list, in increasing order, once each."""
+    values = set()
+    for word in (word.strip() for word in text.split(",")):
+        if not (word.isdigit() and 1 <= int(word) <= 100):
+            raise SettingsError(
+                f"{key}={text} has {word!r}, not a whole percentage from 1 to 100; "
+                "write them comma-separated, e.g. 50,80,100"
+            )
+        values.add(int(word))
+    return tuple(sorted(values))
 
 
 SETTINGS = (
@@ -151,6 +168,15 @@ SETTINGS = (
         "until tomorrow.",
         minimum=0.0,
         shown_default=BAKED,
+    ),
+    Setting(
+        "BUDGET_WARNINGS",
+        PERCENTAGES,
+        (50, 80, 100),
+        "Percentages of DAILY_BUDGET_USD at which today's spend is alerted, each once per UTC "
+        "day (the highest one reached when a call passes several); 100 is the budget-reached "
+        "alert, sent whether listed or not.",
+        shown_default="`50,80,100`",
     ),
     Setting(
         "TELEGRAM_BOT_TOKEN",
