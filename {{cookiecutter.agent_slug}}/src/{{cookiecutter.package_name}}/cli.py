@@ -54,7 +54,15 @@ def add_audit_arguments(audit: Parser) -> None:
         dest="audit_command", metavar="ACTION", parser_class=Parser
     )
     audit_commands.required = True
-    audit_commands.add_parser("verify", help="check that no entry was edited, removed or cut off")
+    verify = audit_commands.add_parser(
+        "verify", help="check that no entry was edited, removed or cut off"
+    )
+    verify.add_argument(
+        "--against",
+        metavar="FILE",
+        help="an anchor file from a backup, or a saved digest: also prove that the history up to "
+        "its entry was not rewritten since",
+    )
 
 
 def add_review_arguments(review: Parser) -> None:
@@ -204,17 +212,35 @@ def command_costs(args) -> int:
 
 
 def command_audit(args) -> int:
+    from pathlib import Path
+
+    from .contract.anchor import AnchorError, check_against, read_anchor
     from .observability.audit import verify
 
     settings = load(args, READS)
     path = settings.state_dir / "audit.jsonl"
-    problems = verify(path)
+    anchor = None
+    if args.against:
+        try:
+            anchor = read_anchor(Path(args.against), AGENT_SLUG)
+        except AnchorError as error:
+            raise UsageError(str(error)) from None
+    problems = [str(problem) for problem in verify(path)]
+    differs = check_against(path, anchor) if anchor else None
+    if differs:
+        problems.append(differs)
     if problems:
         for problem in problems:
             print(f"{path}: {problem}")
         print(f"audit log NOT intact: {len(problems)} problem(s)")
         return EXIT_PROBLEM
     print(f"audit log intact: {path}")
+    if anchor:
+        taken = f" taken at {anchor.taken_at}" if anchor.taken_at else ""
+        print(
+            f"entry {anchor.sequence} matches the anchor{taken} ({anchor.source}): "
+            "the history up to it was not rewritten"
+        )
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ are). One concern per module:
 - ``costs``: cost records (one JSON-lines file per UTC day), read as Decimal amounts.
 - ``heartbeat``: the heartbeat file, read.
 - ``audit``: audit log lines read from the end, the chain head, counts over a time range.
+- ``anchor``: audit chain heads kept off the box (anchor file, digest lines), checked against.
 - ``errors``: TransientError and PermanentError, how an outside call failed.
 - ``retry``: bounded attempts, full-jitter backoff, a server's own wait honoured.
 - ``telegram``: the Bot API's sendMessage over urllib: split, escape, retries, chat migration.
