@@ -1,10 +1,15 @@
-"""`agentctl digest`: a day's costs and items per agent, sent once a day."""
+"""`agentctl digest`: a day's costs and items per agent, sent once a day.
 
-from datetime import date
+It ends with each agent's audit chain head (`audit <slug> #N <hash>`, contract/anchor.py): kept in
+the owner's chat, off the box, they are what `<agent> audit verify --against` checks a log against.
+"""
+
+from datetime import date, datetime
 from decimal import Decimal
 
 from ..agents import discover_agents, load_agent_secrets
 from ..alerts import deliver, enqueue, load_state, save_state, state_lock
+from ..contract.anchor import digest_lines, head_entry
 from ..contract.audit import audit_counts
 from ..contract.costs import amount, read_cost_records
 from ..contract.layout import AUDIT_FILE, END_FOLDERS, REVIEW, cost_file, visible_files
@@ -17,8 +22,10 @@ from ..systemd import hostname
 from ..telegram import html_to_text
 
 
-def compose_digest(config: dict, day: date) -> list[str]:
+def compose_digest(config: dict, day: date, now: datetime | None = None) -> list[str]:
     agents = discover_agents(config)
+    now = now or utc_now()
+    heads = {}
     start, end = day_bounds(day)
     lines = [f"📊 <b>{escape(hostname())}</b>: digest for {day.isoformat()} (UTC)"]
     total_cost, total_calls, totals = Decimal(0), 0, dict.fromkeys(END_FOLDERS, 0)
@@ -34,6 +41,9 @@ def compose_digest(config: dict, day: date) -> list[str]:
             else:
                 cost += value
         counts = audit_counts(agent.state / AUDIT_FILE, start, end)
+        head = head_entry(agent.state / AUDIT_FILE)
+        if head is not None:
+            heads[agent.slug] = head
         pending = len(visible_files(agent.state / REVIEW))
         total_cost += cost
         total_calls += calls
@@ -57,6 +67,13 @@ def compose_digest(config: dict, day: date) -> list[str]:
         f"{totals['failed']} failed; {pending_total} waiting for review"
     )
     lines.append("→ <code>agentctl costs --since yesterday --by agent</code>")
+    if agents:
+        lines += [escape(line) for line in digest_lines(heads, now)]
+        lines += [
+            f"audit {escape(agent.slug)}: no entries yet"
+            for agent in agents
+            if agent.slug not in heads
+        ]
     return lines
 
 
@@ -69,7 +86,7 @@ def command_digest(config: dict, args) -> int:
     agents = discover_agents(config)
     load_agent_secrets(agents)
     REDACT.add(read_bot_token(config))
-    message = compose_digest(config, day)
+    message = compose_digest(config, day, now)
     if not args.send:
         for line in message:
             say(html_to_text(line))
