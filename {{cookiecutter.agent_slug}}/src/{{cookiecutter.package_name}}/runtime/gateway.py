@@ -72,8 +72,11 @@ class Gateway:
         if spent >= budget:
             self.alert_reached(spent)
             return
+        # Below the budget: its 100 is the budget-reached alert, whatever the rounding says.
         reached = [
-            level for level in self.settings.budget_warnings if spent * 100 >= level * budget
+            level
+            for level in self.settings.budget_warnings
+            if level < 100 and spent * 100 >= level * budget
         ]
         if not reached:
             return
