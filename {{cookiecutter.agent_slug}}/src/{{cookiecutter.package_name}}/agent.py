@@ -91,7 +91,11 @@ class Agent:
         )
 
     def close(self) -> None:
-        """Release the state directory and the database."""
+        """Make the records durable; release the state directory and the database."""
+        try:
+            self.ledger.sync()
+        except OSError as error:
+            logger.warning("Cannot sync the cost record: %s", error)
         self.inbox.unlock()
         self.db.close()
 
@@ -173,6 +177,11 @@ class Agent:
 
     def deliver_effects(self) -> None:
         self.effects.deliver(self.audit, self.notifier)
+
+    def record_syncs(self) -> tuple:
+        """Return the syncs of what is recorded but not durable yet: noted audit entries, costs."""
+        pending = ((self.audit.sync, self.audit.unsynced), (self.ledger.sync, self.ledger.unsynced))
+        return tuple(sync for sync, unsynced in pending if unsynced)
 
     def budget_reached(self) -> bool:
         return self.gateway.budget_reached()
