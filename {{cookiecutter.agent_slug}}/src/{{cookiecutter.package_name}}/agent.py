@@ -176,12 +176,18 @@ class Agent:
             self.disk.pause(str(error))
 
     def deliver_effects(self) -> None:
-        self.effects.deliver(self.audit, self.notifier)
+        self.effects.deliver(self.audit, self.notifier, self.settle)
 
-    def record_syncs(self) -> tuple:
-        """Return the syncs of what is recorded but not durable yet: noted audit entries, costs."""
-        pending = ((self.audit.sync, self.audit.unsynced), (self.ledger.sync, self.ledger.unsynced))
-        return tuple(sync for sync, unsynced in pending if unsynced)
+    def settle(self, *syncs) -> None:
+        """Make what was recorded or moved and is not durable yet durable, together with syncs.
+
+        The noted audit entries, the last cost record, archived originals and the folders of a
+        move left to it (inbox.settle), all issued together: an item's next effect waits for it.
+        """
+        pending = [self.audit.sync] if self.audit.unsynced else []
+        if self.ledger.unsynced is not None:
+            pending.append(self.ledger.sync)
+        self.inbox.settle(*pending, *syncs)
 
     def budget_reached(self) -> bool:
         return self.gateway.budget_reached()

@@ -120,9 +120,14 @@ def test_a_result_is_named_only_once_its_record_is_synced_and_never_replaced(tmp
     path = tmp_path / "0123456789abcdef.json"
     named_at_record = []
 
-    effects.create_result(path, b'{"first": 1}\n', lambda: named_at_record.append(path.exists()))
-    effects.create_result(path, b'{"second": 2}\n', lambda: named_at_record.append(path.exists()))
+    def settle(sync_data):
+        named_at_record.append(path.exists())
+        sync_data()  # the result's own content, synced with the record
+        named_at_record.append(path.exists())
 
-    assert named_at_record == [False, True]
+    effects.create_result(path, b'{"first": 1}\n', settle)
+    effects.create_result(path, b'{"second": 2}\n', settle)
+
+    assert named_at_record == [False, False, True, True]
     assert path.read_bytes() == b'{"first": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind

@@ -54,15 +54,16 @@ def message(key: str, item_id: str | None, text: str) -> Effect:
     return Effect(key, item_id, MESSAGE, {"text": text})
 
 
-def create_result(path: Path, data: bytes, record) -> None:
-    """Create path holding data once, after record() (the audit sync) and the data are durable.
+def create_result(path: Path, data: bytes, settle) -> None:
+    """Create path holding data once, after what settle syncs (the audit log...) and the data.
 
-    Both syncs are issued together; the name appears only once both are done, and is never
-    replaced: a result written by a delivery that died before marking it sent is kept.
+    settle(sync) issues the data's sync together with its own (the audit log's, the folders of
+    the item's last move); the name appears only once all are done, and is never replaced: a
+    result written by a delivery that died before marking it sent is kept.
     """
     temp = write_temp(path, data, 0o640, durable=False)
     try:
-        sync_together(record, lambda: fsync_file(temp))
+        settle(lambda: fsync_file(temp))
         with contextlib.suppress(FileExistsError):
             rename_no_replace(temp, path)
     finally:
@@ -82,14 +83,17 @@ class Sender:
     def __init__(self, db, outbox: Path):
         self.db = db
         self.outbox = outbox
-        self.audit = self.notifier = None
+        self.audit = self.notifier = self.settle = None
 
-    def deliver(self, audit, notifier) -> int:
+    def deliver(self, audit, notifier, settle=None) -> int:
         """Deliver every due effect, recording each in audit; return how many were delivered now.
 
-        Disk-full and database errors propagate: the effect stays queued for the next call.
+        settle(*syncs): makes what the agent recorded or did so far durable, together with syncs,
+        before an effect acts (by default the audit log's sync). Disk-full and database errors
+        propagate: the effect stays queued for the next call.
         """
         self.audit, self.notifier = audit, notifier
+        self.settle = settle or (lambda *syncs: sync_together(audit.sync, *syncs))
         delivered, channel_down = 0, False
         for row in self.db.due_effects(time.time()):
             if row["kind"] == RESULT:
@@ -112,12 +116,13 @@ class Sender:
             self.db.effect_started(row["key"])
             details = payload.get("audit") or {}
             self.audit.note("outbox.written", row["item_id"], file=path.name, **details)
-            create_result(path, json_bytes(payload["result"]), self.audit.sync)
+            create_result(path, json_bytes(payload["result"]), self.settle)
         self.db.effect_sent(row["key"])
 
     def _send_message(self, row) -> bool:
         text = json.loads(row["payload"])["text"]
         tries = self.db.effect_started(row["key"])
+        self.settle()  # a message acts on what came before it: made durable first
         try:
             self.notifier.send(text)
         except (TransientError, PermanentError) as error:
