@@ -157,15 +157,19 @@ class CostLedger:
         return record
 
     def sync(self) -> None:
-        """Make the record written last durable (nothing to do when it is already)."""
+        """Make the record written last durable (nothing to do when it is already).
+
+        A failed sync is raised once, where it happens (the item's step, which a full disk
+        pauses); it is not tried again: a second fdatasync would not bring the data back.
+        """
         if self.unsynced is None:
             return
-        fd = os.open(self.unsynced, os.O_RDONLY)
+        path, self.unsynced = self.unsynced, None
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fdatasync(fd)
         finally:
             os.close(fd)
-        self.unsynced = None
 
 
 def usd(amount: float) -> str:
