@@ -63,6 +63,9 @@ def time_cost_record(package: str, directory: Path, count: int) -> tuple[float, 
             status="ok",
             response_model=PROBE_MODEL,
         )
+        # Written at once, synced with the item's next sync point: timed here with its sync.
+        if hasattr(ledger, "sync"):
+            ledger.sync()
     per_record = (time.perf_counter() - started) / count
     written = max((directory / "costs").glob("*.jsonl"))  # a run may cross midnight
     plain = plain_appends(directory / "plain-costs.jsonl", last_line(written), count)

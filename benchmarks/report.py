@@ -186,7 +186,8 @@ def overhead_lines(overhead: dict[str, Series], entries_per_item: float | None) 
         "is the log's last line, re-read only when another process appended); an entry no "
         "effect depends on yet is noted instead (written at once, synced with the next append "
         "or sync point). `audit.head` is a checkpoint rewritten every 64 entries and when the "
-        "agent idles. A cost record appends and fdatasyncs one line." + per_item,
+        "agent idles. A cost record appends one line, fdatasynced with the item's next sync "
+        "point (timed here with its own fdatasync)." + per_item,
         *grounding_lines(overhead),
     ]
 
@@ -223,12 +224,14 @@ def throughput_note(rows: list[Row]) -> str:
     return lead + (
         "the loop makes two durable moves per file, four directory fsyncs one after the other. "
         "The agent makes every step of an item durable before the next one acts on the world, "
-        "with 11 syncs at 6 points: the cost record; the audit entries so far with the archived "
-        "original's content, before the input moves; the move's four directories (done/, "
-        "processing/, incoming/, archive/); the move's and the result's audit entries with the "
-        "result's content, before the result is named; outbox/; the message's audit entry. The "
+        "with 11 syncs at 3 points: before the input moves, the audit entries so far, the cost "
+        "record and the archived original's content; before the result is named, the move's "
+        "four directories (done/, processing/, incoming/, archive/), the move's and the "
+        "result's audit entries and the result's content; after the message is sent and before "
+        "it and the result are marked delivered, the message's audit entry and outbox/. The "
         "syncs of one point are issued together, so the device merges their flushes and the "
-        "point costs about one; Python (JSON, SQLite, logging) adds the rest. That is the price "
+        "point costs about one; Python (JSON, SQLite, logging, the job) adds the rest, and "
+        "bounds the ratio when fsyncs are fast. That is the price "
         'of "nothing lost after kill -9 or a power cut" at '
         "zero LLM latency; with a real LLM (seconds per call) it is noise."
     )

@@ -91,7 +91,11 @@ class Agent:
         )
 
     def close(self) -> None:
-        """Release the state directory and the database."""
+        """Make the records durable; release the state directory and the database."""
+        try:
+            self.ledger.sync()
+        except OSError as error:
+            logger.warning("Cannot sync the cost record: %s", error)
         self.inbox.unlock()
         self.db.close()
 
@@ -172,7 +176,18 @@ class Agent:
             self.disk.pause(str(error))
 
     def deliver_effects(self) -> None:
-        self.effects.deliver(self.audit, self.notifier)
+        self.effects.deliver(self.audit, self.notifier, self.settle)
+
+    def settle(self, *syncs) -> None:
+        """Make what was recorded or moved and is not durable yet durable, together with syncs.
+
+        The noted audit entries, the last cost record, archived originals and the folders of a
+        move left to it (inbox.settle), all issued together: an item's next effect waits for it.
+        """
+        pending = [self.audit.sync] if self.audit.unsynced else []
+        if self.ledger.unsynced is not None:
+            pending.append(self.ledger.sync)
+        self.inbox.settle(*pending, *syncs)
 
     def budget_reached(self) -> bool:
         return self.gateway.budget_reached()

@@ -362,3 +362,25 @@ def test_recovery_locks_the_descriptor_the_appends_lock(log_path, monkeypatch):
     assert locked == [(log.fd, audit.fcntl.LOCK_EX), (log.fd, audit.fcntl.LOCK_UN)]
     assert (log.seq, log.append("item.moved", "item-2")["seq"]) == (2, 3)
     assert locked[2:] == [(log.fd, audit.fcntl.LOCK_EX), (log.fd, audit.fcntl.LOCK_UN)]
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"file": "a.txt", "attempt": 2, "bytes": 10, "cost_usd": 0.000123, "ok": True, "x": None},
+        {"person": 7, "evidence": [{"field": "last_name", "line": 3}], "candidates": (1, 2)},
+        {"path": Path("/srv/state/done/a.txt"), "nan": float("nan"), "big": 10**30},
+        {"ids": {2: "two", 10: "ten"}, "mixed": ["a", 1, None, 1.5]},
+    ],
+)
+def test_every_kind_of_detail_is_read_back_as_written_and_verifies(log_path, detail):
+    log = AuditLog(log_path)
+    entry = log.append("item.received", "0123456789abcdef", **detail)
+    log.note("item.moved", "0123456789abcdef", **detail)
+    log.sync()
+
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    assert json.dumps(lines[0]["detail"], sort_keys=True) == json.dumps(
+        entry["detail"], sort_keys=True
+    )
+    assert audit.verify(log_path) == []

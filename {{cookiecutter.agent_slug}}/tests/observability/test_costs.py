@@ -4,6 +4,7 @@ UTC day, reports."""
 import importlib.util
 import json
 import logging
+import os
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -546,3 +547,37 @@ def test_a_record_cut_short_by_a_full_disk_is_taken_back(ledger, monkeypatch):
     record(ledger, item_id="after")
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [line["item_id"] for line in lines] == ["before", "after"]
+
+
+class SyncCountingOs:
+    """The os module, counting fdatasyncs and what the synced file held at each."""
+
+    def __init__(self):
+        self.synced: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def fdatasync(self, fd):
+        self.synced.append(os.fstat(fd).st_size)
+        return os.fdatasync(fd)
+
+
+def test_a_record_is_written_at_once_and_synced_before_the_budget_reads_it(ledger, monkeypatch):
+    counting = SyncCountingOs()
+    monkeypatch.setattr(costs, "os", counting)
+    entry = record(ledger)
+    (path,) = ledger.directory.iterdir()
+    size = path.stat().st_size
+    assert json.loads(path.read_text(encoding="utf-8")) == entry  # a kill -9 loses nothing
+    assert counting.synced == []  # left to the item's next sync point
+
+    assert ledger.spent_today() == pytest.approx(entry["cost_usd"])
+    assert counting.synced == [size]  # the budget acts on it: durable first
+    ledger.spent_today()
+    ledger.sync()
+    assert counting.synced == [size]  # once
+
+    record(ledger)
+    ledger.sync()
+    assert counting.synced == [size, path.stat().st_size]

@@ -120,9 +120,51 @@ def test_a_result_is_named_only_once_its_record_is_synced_and_never_replaced(tmp
     path = tmp_path / "0123456789abcdef.json"
     named_at_record = []
 
-    effects.create_result(path, b'{"first": 1}\n', lambda: named_at_record.append(path.exists()))
-    effects.create_result(path, b'{"second": 2}\n', lambda: named_at_record.append(path.exists()))
+    def settle(sync_data):
+        named_at_record.append(path.exists())
+        sync_data()  # the result's own content, synced with the record
+        named_at_record.append(path.exists())
 
-    assert named_at_record == [False, True]
+    effects.create_result(path, b'{"first": 1}\n', settle)
+    effects.create_result(path, b'{"second": 2}\n', settle)
+
+    assert named_at_record == [False, False, True, True]
     assert path.read_bytes() == b'{"first": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_a_result_is_marked_sent_once_its_name_is_synced_with_the_next_message_s_entry(
+    queue, tmp_path, monkeypatch
+):
+    db, audit, sender = queue
+    db.queue_effects(
+        (
+            effects.result_file("item-4", {"item_id": "item-4"}),
+            effects.message("item-4:1:done", "item-4", "ready [item item-4]"),
+        )
+    )
+    batches = []
+
+    def settle(*syncs):
+        # What each sync point issues together, and what was marked sent before it.
+        batches.append((len(syncs), actions(audit)[-1], db.effect("item-4:result")["status"]))
+        for sync in (audit.sync, *syncs):
+            sync()
+
+    folders = []
+    monkeypatch.setattr(effects, "fsync_directory", folders.append)
+    channel = Channel()
+    assert sender.deliver(audit, channel, settle) == 2
+
+    assert channel.texts == ["ready [item item-4]"]
+    assert folders == [tmp_path / "outbox"]
+    # The result's content with its entry; the message's entry with the outbox folder, and the
+    # result marked sent only after that.
+    assert [(count, action) for count, action, _ in batches if count] == [
+        (1, "outbox.written"),
+        (1, "notification.sent"),
+    ]
+    assert all(status == "pending" for _, _, status in batches)
+    assert db.effect("item-4:result")["status"] == "sent"
+    assert db.effect("item-4:1:done")["status"] == "sent"
+    assert (tmp_path / "outbox" / "item-4.json").exists()

@@ -420,3 +420,47 @@ def test_the_claim_and_the_archive_are_made_durable_with_the_next_move(tmp_path,
     second.write_text(JANE, encoding="utf-8")
     inbox.give_back(inbox.claim(second))
     assert synced[1:] == [[inbox.incoming, inbox.processing]]  # each folder once per move
+
+
+def test_a_move_left_to_the_next_settle_is_synced_there_once(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(inbox_module, "fsync_directory", synced.append)
+    monkeypatch.setattr(
+        inbox_module, "fsync_directories", lambda folders: synced.extend(list(folders))
+    )
+    inbox = Inbox(tmp_path / "state")
+    waiting = inbox.incoming / "letter.txt"
+    waiting.write_text(JANE, encoding="utf-8")
+
+    placed = inbox.place(inbox.claim(waiting), "done", durable=False)
+
+    assert placed == inbox.root / "done" / "letter.txt"
+    assert synced == []  # owed to the next settle
+    together = []
+    inbox.settle(lambda: together.append("audit"))
+    assert together == ["audit"]
+    assert sorted(synced) == sorted([inbox.root / "done", inbox.processing, inbox.incoming])
+    synced.clear()
+    inbox.settle()
+    assert synced == []  # each owed folder once
+
+
+def test_a_done_item_s_move_is_durable_before_its_result_is_named(home, monkeypatch):
+    home.drop("letter.txt", JANE)
+    agent = home.agent()
+    outbox, done = home.state / "outbox", home.state / "done"
+    seen = []
+    real = inbox_module.fsync_directory
+
+    def fsync_directory(folder):
+        seen.append((folder, sorted(p.name for p in outbox.iterdir() if p.suffix == ".json")))
+        real(folder)
+
+    monkeypatch.setattr(inbox_module, "fsync_directory", fsync_directory)
+    assert agent.run_once() == 1
+    agent.close()
+
+    assert home.files("done") == ["letter.txt"]
+    assert [names for folder, names in seen if folder == done] == [[]]
+    assert len(home.files("outbox")) == 1
+    assert audit.verify(home.state / "audit.jsonl") == []

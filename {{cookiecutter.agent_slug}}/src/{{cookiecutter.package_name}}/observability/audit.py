@@ -46,6 +46,21 @@ def entry_hash(entry: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# Values JSON reads back as they were written: a flat detail of these is hashed as it is.
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def as_read_back(detail: dict) -> dict:
+    """Return detail as verify() will read it from the log, so that its hash is the same.
+
+    A flat detail of plain values is that already; anything else (lists, paths, keys that are
+    not text) takes a JSON round trip.
+    """
+    if all(type(key) is str and type(value) in PLAIN_TYPES for key, value in detail.items()):
+        return dict(detail)
+    return json.loads(json.dumps(detail, default=str))
+
+
 @dataclass
 class Problem:
     line: int
@@ -205,7 +220,7 @@ class AuditLog:
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "action": action,
                 "item": item,
-                "detail": json.loads(json.dumps(detail, default=str)),
+                "detail": as_read_back(detail),
                 "prev": self.last_hash,
             }
             entry["hash"] = entry_hash(entry)

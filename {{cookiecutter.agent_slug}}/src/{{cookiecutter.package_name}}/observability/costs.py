@@ -62,13 +62,19 @@ class CostLedger:
         self.unknown_models: set[str] = set()
         self._day: date | None = None
         self._spent = 0.0
+        # The day file whose last record is written but not yet fdatasynced (see record()).
+        self.unsynced: Path | None = None
         self.spent_today()
 
     def path_for(self, day: date) -> Path:
         return self.directory / f"{day.isoformat()}.jsonl"
 
     def spent_today(self) -> float:
-        """Return today's spend in USD (read from today's file once per day)."""
+        """Return today's spend in USD (read from today's file once per day).
+
+        The budget acts on it: a record not yet synced is made durable first.
+        """
+        self.sync()
         day = today_utc()
         if day != self._day:
             self._day = day
@@ -92,7 +98,11 @@ class CostLedger:
         images: int | None = None,
         read_via: str | None = None,
     ) -> dict:
-        """Write one cost record durably and return it.
+        """Write one cost record and return it; sync() makes it durable.
+
+        The record is written at once (a killed process loses nothing) and fdatasynced with the
+        item's next sync point (the runtime's settle, before the input moves), or before anything
+        reads the spend (spent_today(), the budget): nothing acts on a record not yet durable.
 
         The model the server says answered is priced (a router or an alias may answer with
         another model than the one asked for); the record keeps both ids and how the price was
@@ -139,10 +149,27 @@ class CostLedger:
             "read_via": read_via,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
-        append_line(self.path_for(now.date()), json.dumps(record, ensure_ascii=False))
+        path = self.path_for(now.date())
+        append_line(path, json.dumps(record, ensure_ascii=False), durable=False)
+        self.unsynced = path
         if self._day == now.date():
             self._spent += cost or 0.0
         return record
+
+    def sync(self) -> None:
+        """Make the record written last durable (nothing to do when it is already).
+
+        A failed sync is raised once, where it happens (the item's step, which a full disk
+        pauses); it is not tried again: a second fdatasync would not bring the data back.
+        """
+        if self.unsynced is None:
+            return
+        path, self.unsynced = self.unsynced, None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
 
 def usd(amount: float) -> str:
@@ -153,8 +180,8 @@ def usd(amount: float) -> str:
     return f"${amount:.{decimals}f}"
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line durably, on a line of its own, or not at all (raise OSError).
+def append_line(path: Path, line: str, durable: bool = True) -> None:
+    """Append one line (durably unless durable=False), on a line of its own, or not at all.
 
     A write cut short by a full disk is taken back, so the file never holds half a record; a line a
     crash left unfinished is ended first, so it cannot swallow this one.
@@ -171,6 +198,7 @@ def append_line(path: Path, line: str) -> None:
             os.ftruncate(fd, size)
             why = f"cost record cut short ({written} of {len(data)} bytes)"
             raise OSError(errno.ENOSPC, why, str(path))
-        os.fdatasync(fd)
+        if durable:
+            os.fdatasync(fd)
     finally:
         os.close(fd)

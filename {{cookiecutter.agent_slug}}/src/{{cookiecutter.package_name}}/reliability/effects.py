@@ -54,20 +54,23 @@ def message(key: str, item_id: str | None, text: str) -> Effect:
     return Effect(key, item_id, MESSAGE, {"text": text})
 
 
-def create_result(path: Path, data: bytes, record) -> None:
-    """Create path holding data once, after record() (the audit sync) and the data are durable.
+def create_result(path: Path, data: bytes, settle, durable: bool = True) -> None:
+    """Create path holding data once, after what settle syncs (the audit log...) and the data.
 
-    Both syncs are issued together; the name appears only once both are done, and is never
-    replaced: a result written by a delivery that died before marking it sent is kept.
+    settle(sync) issues the data's sync together with its own (the audit log's, the folders of
+    the item's last move); the name appears only once all are done, and is never replaced: a
+    result written by a delivery that died before marking it sent is kept. durable=False leaves
+    the outbox folder's fsync, which makes the name durable, to the caller.
     """
     temp = write_temp(path, data, 0o640, durable=False)
     try:
-        sync_together(record, lambda: fsync_file(temp))
+        settle(lambda: fsync_file(temp))
         with contextlib.suppress(FileExistsError):
             rename_no_replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
 def retry_delay(tries: int) -> float:
@@ -82,14 +85,20 @@ class Sender:
     def __init__(self, db, outbox: Path):
         self.db = db
         self.outbox = outbox
-        self.audit = self.notifier = None
+        self.audit = self.notifier = self.settle = None
+        # The results named whose outbox/ fsync is still owed: each is marked sent only after it,
+        # issued with the next message's audit sync (or at the end of the pass).
+        self.named: list[str] = []
 
-    def deliver(self, audit, notifier) -> int:
+    def deliver(self, audit, notifier, settle=None) -> int:
         """Deliver every due effect, recording each in audit; return how many were delivered now.
 
-        Disk-full and database errors propagate: the effect stays queued for the next call.
+        settle(*syncs): makes what the agent recorded or did so far durable, together with syncs,
+        before an effect acts (by default the audit log's sync). Disk-full and database errors
+        propagate: the effect stays queued for the next call.
         """
         self.audit, self.notifier = audit, notifier
+        self.settle = settle or (lambda *syncs: sync_together(audit.sync, *syncs))
         delivered, channel_down = 0, False
         for row in self.db.due_effects(time.time()):
             if row["kind"] == RESULT:
@@ -101,7 +110,23 @@ class Sender:
                 delivered += 1
             else:
                 channel_down = True
+        self._mark_named()
         return delivered
+
+    def _mark_named(self, settle: bool = False) -> None:
+        """Sync the outbox folder (when results were named) with what settle syncs (the audit
+        entries noted, when settle or results were named); mark those results sent.
+
+        A power cut before leaves a named result pending in the queue: the next delivery finds
+        the file, or writes it again when its name was lost with the cut.
+        """
+        if self.named:
+            self.settle(lambda: fsync_directory(self.outbox))
+        elif settle:
+            self.settle()
+        named, self.named = self.named, []
+        for key in named:
+            self.db.effect_sent(key)
 
     def _write_result(self, row) -> None:
         payload = json.loads(row["payload"])
@@ -112,12 +137,15 @@ class Sender:
             self.db.effect_started(row["key"])
             details = payload.get("audit") or {}
             self.audit.note("outbox.written", row["item_id"], file=path.name, **details)
-            create_result(path, json_bytes(payload["result"]), self.audit.sync)
-        self.db.effect_sent(row["key"])
+            create_result(path, json_bytes(payload["result"]), self.settle, durable=False)
+        # Marked sent once its name is durable (_mark_named); a name a process killed before
+        # the mark left behind is made durable the same way.
+        self.named.append(row["key"])
 
     def _send_message(self, row) -> bool:
         text = json.loads(row["payload"])["text"]
         tries = self.db.effect_started(row["key"])
+        self.settle()  # a message acts on what came before it: made durable first
         try:
             self.notifier.send(text)
         except (TransientError, PermanentError) as error:
@@ -144,8 +172,10 @@ class Sender:
             )
             return False
         # Recorded before it is marked sent: a crash in between sends and records it once more.
-        self.audit.append(
+        # The entry's sync is issued with the outbox folder's of the results named before it.
+        self.audit.note(
             "notification.sent", row["item_id"], channel=self.notifier.name, key=row["key"]
         )
+        self._mark_named(settle=True)
         self.db.effect_sent(row["key"])
         return True

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..contract.files import (
     atomic_write_json,
     free_path,
+    fsync_directory,
     json_bytes,
     move_without_overwrite,
     write_temp,
@@ -55,6 +56,9 @@ class Inbox:
         # on those changes until the input leaves processing/, whose move fsyncs them too. A power
         # cut before that leaves the input in incoming/ or processing/: taken again either way.
         self._unsynced: set[Path] = set()
+        # True after a move made with durable=False: the folders above are owed a sync, which the
+        # next settle issues together with its own (the item's next effect waits for it).
+        self._owed = False
         # Archived originals written but not synced yet (temp file -> name), see keep_original.
         self._archiving: dict[Path, Path] = {}
 
@@ -159,31 +163,45 @@ class Inbox:
         return target
 
     def settle(self, *syncs) -> None:
-        """Sync what the input's next move depends on, together with syncs (the audit log's).
+        """Sync what the next step depends on, together with syncs (the audit log's, ...).
 
         The archived originals are synced, then named: a crash before leaves only a temp file
-        (removed on start), and the item, taken again, archives its original again.
+        (removed on start), and the item, taken again, archives its original again. The folders
+        of a move made with durable=False are synced here too.
         """
         archiving, self._archiving = self._archiving, {}
+        owed = sorted(self._unsynced) if self._owed else []
         try:
             archived = [lambda temp=temp: fsync_file(temp) for temp in archiving]
-            if syncs or archived:
-                sync_together(*syncs, *archived)
+            folders = [lambda folder=folder: fsync_directory(folder) for folder in owed]
+            if syncs or archived or folders:
+                sync_together(*syncs, *archived, *folders)
             for temp, target in archiving.items():
                 temp.replace(target)
         except BaseException:
             for temp in archiving:
                 temp.unlink(missing_ok=True)
             raise
+        if owed:
+            self._unsynced.difference_update(owed)
+            self._owed = False
         if archiving:
             self._unsynced.add(self.archive)
 
-    def _move(self, path: Path, directory: Path, name: str | None) -> Path:
-        """Move path into directory durably, with the changes left unsynced before it."""
+    def _move(self, path: Path, directory: Path, name: str | None, durable: bool = True) -> Path:
+        """Move path into directory durably, with the changes left unsynced before it.
+
+        durable=False leaves the folders' fsyncs to the next settle, which the caller issues
+        before anything acts on the move (done: with the result's syncs, before it is named).
+        """
         self.settle()
         target = move_without_overwrite(path, directory, name, durable=False)
-        fsync_directories(dict.fromkeys((directory, path.parent, *sorted(self._unsynced))))
-        self._unsynced.clear()
+        self._unsynced.update((directory, path.parent))
+        if durable:
+            fsync_directories(dict.fromkeys((directory, path.parent, *sorted(self._unsynced))))
+            self._unsynced.clear()
+        else:
+            self._owed = True
         return target
 
     def give_back(self, path: Path, name: str | None = None) -> Path:
@@ -201,17 +219,18 @@ class Inbox:
         os.utime(target, (settled, settled), follow_symlinks=False)
         return target
 
-    def place(self, path: Path, folder: str, why: dict | None = None) -> Path:
+    def place(self, path: Path, folder: str, why: dict | None = None, durable: bool = True) -> Path:
         """Move a file to done/, failed/ or review/, with a sidecar explaining why if given.
 
         The sidecar is written first: when that write fails (a full disk), the file has not moved;
-        after a crash in between, placing the file again rewrites the same sidecar.
+        after a crash in between, placing the file again rewrites the same sidecar. durable=False:
+        the move is made durable by the next settle (see _move).
         """
         target = free_path(self.root / folder, path.name)
         if why is not None:
             sidecar = {"file": target.name, "time": datetime.now(UTC).isoformat(timespec="seconds")}
             atomic_write_json(sidecar_path(target), {**sidecar, **why})
-        moved = self._move(path, self.root / folder, target.name)
+        moved = self._move(path, self.root / folder, target.name, durable)
         if why is not None and moved != target:
             # Someone took the name in between (an operator command): the file went to the next
             # free one; its sidecar follows it, and the one written for the taken name goes.

@@ -84,7 +84,7 @@ class ItemRunner:
                 crashes=row["crashes"],
             )
         elif row and row["status"] in TERMINAL:
-            agent.inbox.settle(agent.audit.sync)
+            agent.settle()
             target = agent.inbox.place(
                 claimed,
                 "done",
@@ -117,7 +117,7 @@ class ItemRunner:
             return "failed"
         except BudgetReached:
             agent.db.give_back_attempt(content_hash)
-            agent.inbox.settle(agent.audit.sync)
+            agent.settle()
             agent.inbox.give_back(claimed)
             agent.audit.append("item.waiting", item_id, reason="daily budget reached")
             raise
@@ -150,16 +150,18 @@ class ItemRunner:
             effects=self.done_effects(item_id, content_hash, result, outcome),
         )
         # The item's entries so far and its archived original are made durable before its first
-        # effect (this move); the move's own entry with the outbox.written entry that follows.
-        agent.inbox.settle(agent.audit.sync)
-        target = agent.inbox.place(path, "done")
+        # effect (this move). The move's folders, its own entry and the outbox.written entry
+        # that follows are synced together with the result's content, before the result is named
+        # (or before any other effect acts, or at the end here when there is none).
+        agent.settle()
+        target = agent.inbox.place(path, "done", durable=False)
         agent.audit.note("item.moved", item_id, to="done", file=target.name)
         agent.heartbeat.count("done")
         logger.info(
             "Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox_name(item_id)}
         )
         agent.deliver_effects()
-        agent.audit.sync()
+        agent.settle()
         return target
 
     def done_effects(self, item_id: str, content_hash: str, result: dict, outcome: Done) -> tuple:
@@ -207,7 +209,7 @@ class ItemRunner:
             content_hash=content_hash,
             effects=(message,),
         )
-        agent.inbox.settle(agent.audit.sync)
+        agent.settle()
         target = agent.inbox.place(
             path,
             "review",
@@ -243,7 +245,7 @@ class ItemRunner:
             )
             return "failed"
         agent.db.finish_item(content_hash, "waiting", reason=reason)
-        agent.inbox.settle(agent.audit.sync)
+        agent.settle()
         target = agent.inbox.give_back(path)
         agent.audit.append("item.moved", item_id, to="incoming", reason=reason, attempt=attempt)
         logger.warning(
@@ -262,7 +264,7 @@ class ItemRunner:
         agent = self.agent
         if content_hash:
             agent.db.finish_item(content_hash, "failed", reason=reason)
-        agent.inbox.settle(agent.audit.sync)
+        agent.settle()
         target = agent.inbox.place(
             path, "failed", {"item_id": item_id, "error": reason, "attempts": attempts}
         )
