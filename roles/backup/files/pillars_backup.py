@@ -72,8 +72,8 @@ def credential(name: str) -> Path | None:
     for base in ([Path(directory)] if directory else []) + [CREDSTORE]:
         path = base / name
         if path.is_file():
-            # The role writes every credential file; an empty one stands for "not used".
-            return path if path.stat().st_size > 0 else None
+            # The role writes every credential file; a blank one stands for "not used".
+            return path if path.read_bytes().strip() else None
     return None
 
 
