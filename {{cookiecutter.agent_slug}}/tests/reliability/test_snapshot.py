@@ -74,6 +74,21 @@ def test_a_snapshot_is_the_state_itself_with_its_chain_head(home):
     assert verified.returncode == 0, verified.stdout
 
 
+def test_documents_waiting_at_snapshot_time_are_still_processed(home):
+    """The agent refuses hard-linked input: a snapshot copies incoming/, it does not link it."""
+    home.drop_samples()
+    assert home.cli("once").returncode == 0
+    home.drop("waiting.txt", "Referral\nPatient: Jane Doe\nDate of birth: 03/02/1980\nRef 7\n")
+    into = home.root / "snapshot"
+    into.mkdir()
+    assert home.cli("snapshot", "--into", str(into)).returncode == 0
+    assert (into / "current" / "incoming" / "waiting.txt").is_file()
+    assert (home.state / "incoming" / "waiting.txt").stat().st_nlink == 1
+    assert all(p.stat().st_nlink == 2 for p in (home.state / "done").iterdir())
+    assert home.cli("once").returncode == 0
+    assert "waiting.txt" not in home.files("failed")
+
+
 def test_a_snapshot_taken_again_replaces_the_previous_one(home):
     home.drop_samples()
     assert home.cli("once").returncode == 0

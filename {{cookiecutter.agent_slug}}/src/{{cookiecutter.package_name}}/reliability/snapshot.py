@@ -33,6 +33,7 @@ from ..contract.layout import (
     DONE,
     FAILED,
     HEARTBEAT_FILE,
+    OUTBOX,
     STATE_FOLDERS,
 )
 
@@ -45,6 +46,10 @@ PREVIOUS = ".previous"
 # always in it: without them the database would name items that are nowhere.
 DOCUMENT_FOLDERS = (DONE, FAILED, ARCHIVE)
 GENESIS_HASH = "0" * 64
+# Folders whose files the agent may read again as input (incoming, a retried failed item, a
+# decided review): their files are copied, since the agent refuses a hard-linked input. The others
+# (done, outbox, archive) are never read again: hard links, whatever their size.
+LINKED_FOLDERS = (DONE, OUTBOX, ARCHIVE)
 POLL_SECONDS = 0.05
 
 
@@ -103,8 +108,11 @@ def _gate_within(state: Path, wait_seconds: float):
         os.close(fd)
 
 
-def _link_tree(source: Path, target: Path) -> int:
-    """Hard-link every file under source into target (copy across file systems); count them."""
+def _link_tree(source: Path, target: Path, link: bool = True) -> int:
+    """Hard-link (or copy) every file under source into target; count them.
+
+    Links fall back to copies across file systems.
+    """
     count = 0
     try:
         entries = list(os.scandir(source))
@@ -116,9 +124,13 @@ def _link_tree(source: Path, target: Path) -> int:
             continue  # the hidden temp files of atomic writes, half made
         destination = target / entry.name
         if entry.is_dir(follow_symlinks=False):
-            count += _link_tree(Path(entry.path), destination)
+            count += _link_tree(Path(entry.path), destination, link)
         elif entry.is_file(follow_symlinks=False):
             try:
+                if not link:
+                    shutil.copy2(entry.path, destination)
+                    count += 1
+                    continue
                 os.link(entry.path, destination)
             except FileNotFoundError:
                 continue
@@ -198,7 +210,9 @@ def take_snapshot(
         gated = time.monotonic()
         taken_at = datetime.now(UTC)
         _backup_database(state / DATABASE_FILE, staging / DATABASE_FILE)
-        files = sum(_link_tree(state / name, staging / name) for name in folders)
+        files = sum(
+            _link_tree(state / name, staging / name, name in LINKED_FOLDERS) for name in folders
+        )
         audit_size = 0
         if audit.exists():
             with audit.open("rb") as handle:
