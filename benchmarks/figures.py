@@ -605,6 +605,7 @@ def cost_queries(bench: Bench, history: CostHistory) -> list[Row]:
     root = bench.scratch("costs")
     state_root = root / "state"
     everything = generate_costs(bench, history, state_root)
+    bench.extras["cost_state_root"] = state_root  # the backup figure backs it up
     since = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     wanted_days = min(2, history.days)  # yesterday and today
     env_file = bench.env_file(**PROVIDER_SETTINGS[DEFAULT_PROVIDER])

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import backup
 import container
 import figures
 import ocr
@@ -135,6 +136,7 @@ def measure(args, work: Path) -> dict:
         figures.start_to_ready(bench),
         figures.throughput(bench, args.documents),
         *figures.cost_queries(bench, history),
+        *backup.measure(bench, figures.Row),
         *ocr.measure(bench, figures.Row),
     ]
     if args.container:

@@ -161,6 +161,7 @@ class Host:
         self.state_dir = root / "var" / "lib" / "agentctl"
         self.secret_file = self.config_root / "agentctl.secret"
         self.config_file = self.config_root / "agentctl.conf"
+        self.backup_status_file = root / "var" / "lib" / "pillars-backup" / "status.json"
         for folder in (self.agents_dir, self.state_root, self.logs_root, self.config_root):
             folder.mkdir(parents=True, exist_ok=True)
         write_script(self.fake / "systemctl", FAKE_SYSTEMCTL)
@@ -178,6 +179,7 @@ class Host:
             "state_dir": str(self.state_dir),
             "audit_log": str(self.logs_root / "agentctl.log"),
             "secret_file": str(self.secret_file),
+            "backup_status_file": str(self.backup_status_file),
             "telegram_chat_id": CHAT_ID,
             "telegram_timeout_seconds": 5,
             "telegram_max_wait_seconds": 10,

@@ -20,6 +20,7 @@ from .observability.costs import CostLedger, PriceTable, usd
 from .reliability import effects
 from .reliability.http import RetryPolicy
 from .reliability.inbox import Inbox
+from .reliability.snapshot import ItemGate
 from .runtime import recovery
 from .runtime.clock import ItemClock, StopFlag
 from .runtime.disk import WRITE_ERRORS, DiskFull, DiskPause, is_disk_full
@@ -41,6 +42,8 @@ class Agent:
     def __init__(self, settings, job: Job | None = None):
         self.settings = settings
         self.inbox = Inbox(settings.state_dir)
+        # Held around each item and the work between items: a snapshot waits for it (snapshot.py).
+        self.gate = ItemGate(settings.state_dir)
         self.db = Database(settings.state_dir / DATABASE_FILE)
         self.job = job if job is not None else make_job()
         self.job.open(self.db)
@@ -79,8 +82,9 @@ class Agent:
         self.inbox.lock()
         self.job.start(self.settings)
         self.gateway.provider()  # a wrong provider or a missing API key stops the start, loudly
-        self.recover()
-        self.deliver_effects()  # what a crash left queued, before anything new
+        with self.gate.hold():
+            self.recover()
+            self.deliver_effects()  # what a crash left queued, before anything new
         self.write_heartbeat("running")
         self.systemd.ready(self.status_line())
         logger.info(
@@ -97,6 +101,7 @@ class Agent:
         except OSError as error:
             logger.warning("Cannot sync the cost record: %s", error)
         self.inbox.unlock()
+        self.gate.close()
         self.db.close()
 
     def install_signal_handlers(self) -> None:
@@ -149,7 +154,8 @@ class Agent:
                 break
             self.systemd.watchdog()
             try:
-                self.process_file(path)
+                with self.gate.hold():
+                    self.process_file(path)
             except BudgetReached:
                 break
             except DiskFull as error:
@@ -168,8 +174,9 @@ class Agent:
         if self.disk.since is not None:
             return
         try:
-            self.reviews.apply_handed_over()
-            self.deliver_effects()
+            with self.gate.hold():
+                self.reviews.apply_handed_over()
+                self.deliver_effects()
         except WRITE_ERRORS as error:
             if not is_disk_full(error):
                 raise

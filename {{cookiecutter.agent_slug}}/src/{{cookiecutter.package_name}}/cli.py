@@ -37,6 +37,7 @@ COMMANDS = {
     "health": "check the agent; JSON out, exit 0 when healthy",
     "status": "what the agent is doing, from its heartbeat",
     "settings": "every .env key, from its one declaration",
+    "snapshot": "a consistent copy of the state while the agent runs (for backups)",
 }
 # The options before the command that take a value: the command is the first word after them.
 VALUE_OPTIONS = ("--env-file", "--state-dir")
@@ -85,11 +86,29 @@ def add_settings_arguments(settings: Parser) -> None:
     settings.add_argument("form", choices=("example", "table"), help=".env.example or Markdown")
 
 
+def add_snapshot_arguments(snapshot: Parser) -> None:
+    from .reliability.snapshot import DOCUMENT_FOLDERS
+
+    snapshot.add_argument("--into", required=True, help="directory that receives the snapshot")
+    snapshot.add_argument(
+        "--documents",
+        default=",".join(DOCUMENT_FOLDERS),
+        help="document folders to include, comma-separated, or none (default %(default)s)",
+    )
+    snapshot.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for the item in hand (default ITEM_TIME_LIMIT_SECONDS + 60)",
+    )
+
+
 ARGUMENTS = {
     "costs": add_costs_arguments,
     "audit": add_audit_arguments,
     "review": add_review_arguments,
     "settings": add_settings_arguments,
+    "snapshot": add_snapshot_arguments,
 }
 
 
@@ -288,6 +307,28 @@ def command_status(args) -> int:
     return EXIT_OK
 
 
+def command_snapshot(args) -> int:
+    from pathlib import Path
+
+    from .reliability.snapshot import SnapshotError, take_snapshot
+
+    settings = load(args, READS)
+    documents = tuple(
+        name.strip() for name in args.documents.split(",") if name.strip() not in ("", "none")
+    )
+    wait = args.wait if args.wait is not None else settings.item_time_limit_seconds + 60
+    try:
+        summary = take_snapshot(settings.state_dir, Path(args.into), documents, wait, AGENT_SLUG)
+    except SnapshotError as error:
+        raise UsageError(str(error)) from None
+    print(
+        f"snapshot of {AGENT_SLUG} in {args.into}: {summary['files']} file(s), taken "
+        f"{summary['taken_at']}, agent paused {summary['paused_seconds']:g} s, audit head "
+        f"{summary['audit']['sequence']}"
+    )
+    return EXIT_OK
+
+
 def command_settings(args) -> int:
     from .security.settings_docs import env_example, markdown_table
 
@@ -312,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         "health": lambda: command_health(args),
         "status": lambda: command_status(args),
         "settings": lambda: command_settings(args),
+        "snapshot": lambda: command_snapshot(args),
     }
     try:
         return handlers[args.command]()

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .agents import Agent
+from .backup import backup_problem, read_status
 from .contract.files import read_json
 from .contract.health import (
     backlog_detail,
@@ -19,6 +20,7 @@ from .contract.health import (
     review_detail,
 )
 from .contract.layout import FAILED, sidecar_path
+from .contract.times import utc_now
 from .errors import UsageError
 from .output import human_bytes
 from .snapshot import Snapshot, uptime_seconds
@@ -117,6 +119,10 @@ def host_conditions(config: dict, systemctl_error: str | None) -> list[Finding]:
     found = []
     if systemctl_error:
         found.append(Finding(HOST_KEY, "systemd", systemctl_error, "systemctl status"))
+    status = read_status(config)
+    problem = backup_problem(status, config, utc_now()) if status is not None else None
+    if problem:
+        found.append(Finding(HOST_KEY, "backup", problem, "journalctl -u pillars-backup"))
     root = config["state_root"]
     probe = root if root.exists() else Path("/")
     # shutil.disk_usage's arithmetic, straight from statvfs.

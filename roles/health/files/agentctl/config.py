@@ -47,6 +47,8 @@ SETTINGS = {
     "agent_memory_max_percent": (PERCENT, 90),
     "run_agent_health": (BOOL, True),
     "journal_lines": (WHOLE, 20),
+    "backup_status_file": (PATH, "/var/lib/pillars-backup/status.json"),
+    "backup_max_age_hours": (NUMBER, 26),
 }
 DEFAULT_CONFIG = {key: default for key, (_, default) in SETTINGS.items()}
 URL_KEYS = ("telegram_api_base", "heartbeat_url")

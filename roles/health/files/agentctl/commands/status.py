@@ -3,6 +3,7 @@
 import json
 import time
 
+from ..backup import backup_line, read_status
 from ..checks import agent_conditions, host_conditions
 from ..contract.times import human_duration, iso, parse_time, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
@@ -19,6 +20,7 @@ def command_status(config: dict, args) -> int:
     for snapshot in snapshots:
         findings += agent_conditions(snapshot, config, now, now_monotonic)
     healthy = not findings
+    backup = read_status(config)
     if args.json:
         print(
             json.dumps(
@@ -27,6 +29,7 @@ def command_status(config: dict, args) -> int:
                     "time": iso(now),
                     "healthy": healthy,
                     "agents": [s.to_json(now_monotonic) for s in snapshots],
+                    "backup": backup,
                     "problems": [
                         {
                             "subject": f.subject,
@@ -94,6 +97,8 @@ def command_status(config: dict, args) -> int:
                 ).rstrip()
             )
         say("(FAILED: since yesterday 00:00 UTC; BACKLOG: waiting (oldest); COST: today, UTC)")
+    if backup is not None:
+        say(backup_line(backup, now))
     if findings:
         say()
         say(f"{len(findings)} problem(s):")
