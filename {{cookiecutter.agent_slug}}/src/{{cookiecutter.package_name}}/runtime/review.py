@@ -140,7 +140,7 @@ class ReviewQueue:
                     str(request.get("by") or ""),
                     decider(request.get("decided_by")),
                 )
-            except (ValueError, KeyError, TypeError, LookupError) as error:
+            except (ValueError, KeyError, TypeError, LookupError, PermissionError) as error:
                 refusal = self.decisions / f"{path.stem}{REFUSED_SUFFIX}"
                 atomic_write_bytes(refusal, json.dumps({"error": str(error)}).encode() + b"\n")
                 logger.warning("Decision %s refused: %s", path.name, error)
