@@ -8,6 +8,7 @@ in <id>.refused.json. The bot then reads the outcome back.
 """
 
 import json
+import os
 from pathlib import Path
 
 from ..agents import Agent
@@ -55,8 +56,13 @@ def hand_over(agent: Agent, item_id: str, choose: int | None, user: dict, token:
         "token": token,
     }
     # The agent owns the folder, the bot's group may write in it: the agent reads what the bot
-    # wrote as "others", from the moment the name appears (UMask=0022 in the unit).
-    atomic_create_bytes(path, json_bytes(request), mode=0o644)
+    # wrote as "others", from the moment the name appears. The unit's UMask=0027 would take that
+    # read away; this one file is made readable, nothing else the bot writes.
+    umask = os.umask(0o022)
+    try:
+        atomic_create_bytes(path, json_bytes(request), mode=0o644)
+    finally:
+        os.umask(umask)
     return path
 
 
