@@ -78,6 +78,10 @@ class Bot:
                 self.handle(update)
             except PermanentError as error:  # this chat or message refused: the next ones go on
                 logger.warning("update %d: Telegram refused the answer (%s)", update_id, error)
+            except OSError as error:  # a file it may not read: this update fails, not the bot
+                logger.warning(
+                    "update %d: %s: %s", update_id, error.strerror or error, error.filename or ""
+                )
         if handled:
             self.state.expire(self.valid_seconds, self.clock())
             self.state.save()
