@@ -454,10 +454,14 @@ def content_problem(shape: str, content) -> str | None:
 
 
 class TelegramStub(StubServer):
-    """Speak the Bot API's sendMessage and keep every message it accepted, as Telegram would.
+    """Speak the Bot API and keep every message it accepted, as Telegram would.
 
-    Like Telegram it refuses a wrong token (401), an unknown chat, an empty or too long text, and
-    HTML that is not valid Telegram HTML (400).
+    sendMessage, editMessageText, answerCallbackQuery and getUpdates (long polling: an update
+    stays until a call asks with a higher offset; a call waits up to `timeout` seconds for one;
+    a second poller at the same time gets 409 Conflict). `say` and `press` play the phone: they
+    queue the update a user's message or button press would make. Like Telegram it refuses a
+    wrong token (401), an unknown chat, an empty or too long text, HTML that is not valid
+    Telegram HTML, an edit that changes nothing, and callback data over 64 bytes (400).
     """
 
     def __init__(self, token: str = TELEGRAM_TOKEN, chat_id: str | None = TELEGRAM_CHAT_ID):
@@ -465,6 +469,12 @@ class TelegramStub(StubServer):
         self.token = token
         self.chat_id = chat_id
         self.messages: list[dict] = []
+        self.answers: list[dict] = []  # answerCallbackQuery calls
+        self.updates: list[dict] = []  # not yet confirmed
+        self.delivered: list[int] = []  # update ids, each time one was handed out
+        self._next_update = 1
+        self._pollers = 0
+        self._arrived = threading.Condition(self._lock)
 
     @property
     def api_base(self) -> str:
@@ -475,27 +485,168 @@ class TelegramStub(StubServer):
         with self._lock:
             return [message["text"] for message in self.messages]
 
+    def _queue_update(self, **content) -> int:
+        with self._lock:
+            update_id = self._next_update
+            self._next_update += 1
+            self.updates.append({"update_id": update_id, **content})
+            self._arrived.notify_all()
+            return update_id
+
+    def say(self, text: str, user_id: int, chat_id: int | None = None, username="doc") -> int:
+        """Queue the update of a user writing text in a chat (their private chat by default)."""
+        chat = user_id if chat_id is None else chat_id
+        message = {
+            "message_id": 10_000 + self._next_update,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private" if chat == user_id else "supergroup"},
+            "from": {"id": user_id, "is_bot": False, "first_name": username, "username": username},
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self._queue_update(message=message)
+
+    def press(self, message_id: int, data: str, user_id: int, username: str = "doc") -> str:
+        """Queue the update of a user pressing a button of a message; return the query's id."""
+        with self._lock:
+            message = next(m for m in self.messages if m["message_id"] == message_id)
+        query_id = f"q{self._next_update}"
+        self._queue_update(
+            callback_query={
+                "id": query_id,
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": username,
+                    "username": username,
+                },
+                "message": {
+                    "message_id": message_id,
+                    "date": message["date"],
+                    "chat": {"id": int(message["chat_id"]), "type": "private"},
+                    "text": message["text"],
+                },
+                "chat_instance": "1",
+                "data": data,
+            }
+        )
+        return query_id
+
+    def message(self, message_id: int) -> dict:
+        with self._lock:
+            return dict(next(m for m in self.messages if m["message_id"] == message_id))
+
     def normal_answer(self, recorded: Recorded) -> Response:
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", recorded.path)
         if not match or recorded.method != "POST":
             return self._error(404, "Not Found")
         if match.group(1) != self.token:
             return self._error(401, "Unauthorized")
-        if match.group(2) != "sendMessage":
+        call = recorded.json
+        if not isinstance(call, dict):
+            call = {}
+        method = {
+            "sendMessage": self._send,
+            "editMessageText": self._edit,
+            "answerCallbackQuery": self._answer_query,
+            "getUpdates": self._get_updates,
+        }.get(match.group(2))
+        if method is None:
             return self._error(404, "Not Found")
-        message = recorded.json
-        if not isinstance(message, dict):
-            return self._error(400, "Bad Request: message text is empty")
-        if self.chat_id is not None and str(message.get("chat_id")) != self.chat_id:
-            return self._error(400, "Bad Request: chat not found")
-        problem = telegram_text_problem(message.get("text"), message.get("parse_mode"))
+        return method(call)
+
+    def _text_problem(self, call: dict) -> str | None:
+        if self.chat_id is not None and str(call.get("chat_id")) != self.chat_id:
+            return "chat not found"
+        problem = telegram_text_problem(call.get("text"), call.get("parse_mode"))
+        if problem:
+            return problem
+        for row in (call.get("reply_markup") or {}).get("inline_keyboard", []):
+            for key in row:
+                if len(key.get("callback_data", "").encode("utf-8")) > 64:
+                    return "BUTTON_DATA_INVALID"
+        return None
+
+    def _send(self, call: dict) -> Response:
+        problem = self._text_problem(call)
         if problem:
             return self._error(400, f"Bad Request: {problem}")
         with self._lock:
+            message = {**call, "message_id": len(self.messages) + 1, "date": int(time.time())}
             self.messages.append(message)
-            number = len(self.messages)
-        result = {"message_id": number, "date": int(time.time()), "text": message["text"]}
+        result = {
+            "message_id": message["message_id"],
+            "date": message["date"],
+            "chat": {"id": int(call["chat_id"])},
+            "text": call["text"],
+        }
         return _json_response(200, {"ok": True, "result": result})
+
+    def _edit(self, call: dict) -> Response:
+        problem = self._text_problem(call)
+        if problem:
+            return self._error(400, f"Bad Request: {problem}")
+        with self._lock:
+            found = [
+                m
+                for m in self.messages
+                if m["message_id"] == call.get("message_id")
+                and str(m["chat_id"]) == str(call.get("chat_id"))
+            ]
+            if not found:
+                return self._error(400, "Bad Request: message to edit not found")
+            message = found[0]
+            markup = call.get("reply_markup") or {"inline_keyboard": []}
+            old_markup = message.get("reply_markup") or {"inline_keyboard": []}
+            if message["text"] == call["text"] and old_markup == markup:
+                return self._error(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            message.update(text=call["text"], reply_markup=markup, edited=True)
+            result = {"message_id": message["message_id"], "text": call["text"]}
+        return _json_response(200, {"ok": True, "result": result})
+
+    def _answer_query(self, call: dict) -> Response:
+        with self._lock:
+            if any(a["callback_query_id"] == call.get("callback_query_id") for a in self.answers):
+                return self._error(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID "
+                    "is invalid",
+                )
+            self.answers.append(call)
+        return _json_response(200, {"ok": True, "result": True})
+
+    def _get_updates(self, call: dict) -> Response:
+        offset = call.get("offset")
+        timeout = min(float(call.get("timeout") or 0), 50.0)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._pollers:
+                return self._error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one "
+                    "bot instance is running",
+                )
+            self._pollers += 1
+            try:
+                if isinstance(offset, int):
+                    self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                while not self.updates and not self._stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._arrived.wait(min(left, 0.05))
+                handed = list(self.updates)
+                self.delivered.extend(u["update_id"] for u in handed)
+            finally:
+                self._pollers -= 1
+        return _json_response(200, {"ok": True, "result": handed})
 
     def error_body(self, recorded: Recorded, code: int, message: str):
         return {"ok": False, "error_code": code, "description": message}

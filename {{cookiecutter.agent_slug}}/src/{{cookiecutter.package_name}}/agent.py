@@ -201,9 +201,16 @@ class Agent:
 
     # Human decisions (runtime/review.py) ------------------------------------------------------
 
-    def resolve_review(self, item_id: str, choose: int | None, note: str = "", by: str = "") -> str:
+    def resolve_review(
+        self,
+        item_id: str,
+        choose: int | None,
+        note: str = "",
+        by: str = "",
+        decided_by: dict | None = None,
+    ) -> str:
         """Continue a parked item with the human's choice (1-based) or reject it (choose None)."""
-        return self.reviews.resolve(item_id, choose, note, by)
+        return self.reviews.resolve(item_id, choose, note, by, decided_by)
 
     def hand_over_decision(self, item_id: str, choose: int | None, note: str, by: str) -> Path:
         return self.reviews.hand_over(item_id, choose, note, by)

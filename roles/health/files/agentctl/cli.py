@@ -105,6 +105,12 @@ def build_parser(only: str | None = None) -> Parser:
             "--force", action="store_true", help="with --send: send even if already sent"
         )
 
+    if wanted("bot"):
+        bot = add("bot", help="the operator's Telegram bot: status, costs, reviews (a service)")
+        bot.add_argument(
+            "--once", action="store_true", help="handle the updates waiting now, then exit"
+        )
+
     if wanted("check-config"):
         check_config = add("check-config", help="validate a configuration file")
         check_config.add_argument("path")
@@ -124,6 +130,7 @@ COMMANDS = {
     "on-failure": ("on_failure", "command_on_failure"),
     "digest": ("digest", "command_digest"),
     "check-config": ("check_config", "command_check_config"),
+    "bot": ("bot", "command_bot"),
 }
 
 
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             return run({}, args)
         config = load_config(config_path())
+        if args.command == "bot":  # its own user (pillars-ops); its allowlist says who may ask
+            return run(config, args)
         from .operators import require_operator  # needed once a command is known
 
         require_operator(config, argv)

@@ -17,6 +17,7 @@ are). One concern per module:
 - ``errors``: TransientError and PermanentError, how an outside call failed.
 - ``retry``: bounded attempts, full-jitter backoff, a server's own wait honoured.
 - ``telegram``: the Bot API's sendMessage over urllib: split, escape, retries, chat migration.
+- ``botapi``: a bot's Bot API methods on that client: getUpdates, buttons, edits, presses.
 - ``health``: the checks over an agent's state, their thresholds given by the caller.
 - ``commandline``: the argument parser both command lines use: one-line errors, cheap help.
 """

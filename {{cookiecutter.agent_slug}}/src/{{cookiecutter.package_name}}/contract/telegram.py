@@ -16,6 +16,8 @@ used up (timeouts, connection errors, 408, 429, 5xx, with full-jitter backoff). 
 long as its parameters.retry_after says, or gives up at once when that does not fit in the budget.
 A 400 with parameters.migrate_to_chat_id (a group upgraded to a supergroup) is sent again, once,
 to the new chat, and the new id is kept in .chat_id and .migrated_to for the caller to save.
+A 409 (another getUpdates poller, or a webhook, uses the same token) raises ConflictError, a
+PermanentError. Every Bot API method goes through ._call(method, body); botapi adds the bot's.
 The bot token is part of every URL: no message, log line or repr ever holds it.
 """
 
@@ -39,12 +41,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://api.telegram.org"
 MAX_MESSAGE_CHARS = 4096
 WHAT = "telegram sendMessage"
+CONFLICT = 409
 RETRYABLE_STATUSES = frozenset({408, 429})
 FIRST_SERVER_ERROR = 500
 MAX_DETAIL_CHARS = 200
 HINTS = {
     401: "check TELEGRAM_BOT_TOKEN",
     403: "check that the bot is a member of the chat and may write there",
+    409: "another getUpdates poller or a webhook uses this bot token; stop it (deleteWebhook)",
     404: "check TELEGRAM_BOT_TOKEN and TELEGRAM_API_BASE",
 }
 # A part is cut between these tokens only: a tag, an entity, or one character.
@@ -100,6 +104,10 @@ def split_message(markup: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     return parts
 
 
+class ConflictError(PermanentError):
+    """Telegram answered 409: another poller or a webhook already takes this bot's updates."""
+
+
 class TelegramClient:
     """Send messages to one Telegram chat."""
 
@@ -142,56 +150,66 @@ class TelegramClient:
         return len(parts)
 
     def _send_part(self, part: str) -> dict:
-        attempts = Attempts(self.policy, WHAT, sleep=self.sleep, rng=self.rng, on_wait=self.on_wait)
-        migrated = False
-        while True:
-            status, body, server_wait, failure = self._post(part, attempts.timeout())
-            if status is not None and status < 300:
-                return self._result(body)
-            new_chat = _migrate_to(body) if status == 400 else None
-            if new_chat and not migrated:
-                logger.warning(
-                    "%s: chat %s became the supergroup %s; sending there (set TELEGRAM_CHAT_ID=%s)",
-                    WHAT,
-                    self.chat_id,
-                    new_chat,
-                    new_chat,
-                )
-                self.chat_id = self.migrated_to = new_chat
-                migrated = True
-                continue
-            detail = self._detail(body)
-            if (
-                status is not None
-                and status not in RETRYABLE_STATUSES
-                and status < FIRST_SERVER_ERROR
-            ):
-                raise self._refusal(status, detail)
-            if status is not None:
-                failure = f"HTTP {status}" + (f" ({detail})" if detail else "")
-            attempts.failed(failure, status, server_wait)
+        return self._call("sendMessage", self._message(part), migrate=True)
 
-    def _post(self, part: str, timeout: float):
-        """Send once; return (status or None, decoded body, server's wait, failure text)."""
-        body = {
-            "chat_id": self.chat_id,
-            "text": part,
+    def _message(self, markup: str, chat_id: str | None = None) -> dict:
+        return {
+            "chat_id": chat_id or self.chat_id,
+            "text": markup,
             "parse_mode": "HTML",
             # link_preview_options replaced disable_web_page_preview in Bot API 7.0; servers of
             # either age understand one of the two.
             "link_preview_options": {"is_disabled": True},
             "disable_web_page_preview": True,
         }
+
+    def _call(self, method: str, body: dict, *, extra_timeout: float = 0, migrate=False) -> dict:
+        what = f"telegram {method}"
+        attempts = Attempts(self.policy, what, sleep=self.sleep, rng=self.rng, on_wait=self.on_wait)
+        migrated = False
+        while True:
+            status, answer, server_wait, failure = self._post(
+                method, body, attempts.timeout() + extra_timeout
+            )
+            if status is not None and status < 300:
+                return self._result(answer, what)
+            new_chat = _migrate_to(answer) if status == 400 and migrate else None
+            if new_chat and not migrated:
+                logger.warning(
+                    "%s: chat %s became the supergroup %s; sending there (set TELEGRAM_CHAT_ID=%s)",
+                    what,
+                    self.chat_id,
+                    new_chat,
+                    new_chat,
+                )
+                self.chat_id = self.migrated_to = new_chat
+                body = {**body, "chat_id": new_chat}
+                migrated = True
+                continue
+            detail = self._detail(answer)
+            if (
+                status is not None
+                and status not in RETRYABLE_STATUSES
+                and status < FIRST_SERVER_ERROR
+            ):
+                raise self._refusal(status, detail, what)
+            if status is not None:
+                failure = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            attempts.failed(failure, status, server_wait)
+
+    def _post(self, method: str, body: dict, timeout: float):
+        """Call once; return (status or None, decoded body, server's wait, failure text)."""
+        what = f"telegram {method}"
         try:
             # S310: the API base comes from the root-owned settings, not from a document.
             request = urllib.request.Request(  # noqa: S310
-                f"{self.api_base}/bot{self._token}/sendMessage",
+                f"{self.api_base}/bot{self._token}/{method}",
                 data=json.dumps(body).encode("utf-8"),
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
         except ValueError:
-            raise PermanentError(f"{WHAT}: request not sent (bad TELEGRAM_API_BASE)") from None
+            raise PermanentError(f"{what}: request not sent (bad TELEGRAM_API_BASE)") from None
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status, _decode(response.read()), None, ""
@@ -212,17 +230,17 @@ class TelegramClient:
             if isinstance(reason, TimeoutError):
                 return None, None, None, f"timeout ({type(reason).__name__})"
             if isinstance(reason, str) or not isinstance(reason, OSError):
-                raise PermanentError(f"{WHAT}: request not sent (bad TELEGRAM_API_BASE)") from None
+                raise PermanentError(f"{what}: request not sent (bad TELEGRAM_API_BASE)") from None
             return None, None, None, f"connection failed ({type(reason).__name__})"
         except (OSError, ValueError, http.client.HTTPException) as error:
             # A connection reset or an answer cut short: the network may recover.
             return None, None, None, f"connection failed ({type(error).__name__})"
 
-    def _result(self, body) -> dict:
+    def _result(self, body, what: str = WHAT) -> dict:
         if body is None:
-            raise TransientError(f"{WHAT}: the answer is not JSON")
+            raise TransientError(f"{what}: the answer is not JSON")
         if not isinstance(body, dict) or body.get("ok") is not True:
-            raise TransientError(f"{WHAT}: the answer does not say ok")
+            raise TransientError(f"{what}: the answer does not say ok")
         return body
 
     def _detail(self, body) -> str | None:
@@ -232,12 +250,13 @@ class TelegramClient:
         detail = self._hide(" ".join(detail.split()))
         return detail[:MAX_DETAIL_CHARS] + ("..." if len(detail) > MAX_DETAIL_CHARS else "")
 
-    def _refusal(self, status: int, detail: str | None) -> PermanentError:
+    def _refusal(self, status: int, detail: str | None, what: str = WHAT) -> PermanentError:
         hint = HINTS.get(status)
         if status == 400 and "chat" in (detail or "").lower():
             hint = "check TELEGRAM_CHAT_ID"
-        message = f"{WHAT}: HTTP {status}" + (f" ({detail})" if detail else "")
-        return PermanentError(message + (f"; {hint}" if hint else ""), status, detail)
+        message = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
+        kind = ConflictError if status == CONFLICT else PermanentError
+        return kind(message + (f"; {hint}" if hint else ""), status, detail)
 
 
 def _decode(data: bytes):

@@ -1,12 +1,14 @@
 """The human review queue: the job's choices shown by number, the one chosen continues the item.
 
 Only the process that holds the state directory decides: the running agent applies the decisions
-handed over in decisions/ (by `review resolve` while it runs), or `review resolve` decides itself
-when no agent runs.
+handed over in decisions/ (by `review resolve` while it runs, or by the operator's Telegram bot,
+which writes <id>.telegram-<token>.json with a decided_by {telegram_user_id, username}), or
+`review resolve` decides itself when no agent runs.
 """
 
 import json
 import logging
+import re
 from pathlib import Path
 
 from .. import AGENT_SLUG
@@ -19,6 +21,8 @@ logger = logging.getLogger(__name__)
 # Operator decisions handed to the running agent (one writer per state directory).
 DECISIONS_FOLDER = "decisions"
 REFUSED_SUFFIX = ".refused.json"
+# A Telegram username: letters, digits and underscores (empty when the user has none).
+USERNAME = re.compile(r"[A-Za-z0-9_]{0,32}")
 
 
 class ReviewQueue:
@@ -48,14 +52,27 @@ class ReviewQueue:
             )
         return review, self.agent.job.decide(review["fields"], choices[choose - 1])
 
-    def resolve(self, item_id: str, choose: int | None, note: str = "", by: str = "") -> str:
-        """Continue a parked item with the human's choice (1-based) or reject it (choose None)."""
+    def resolve(
+        self,
+        item_id: str,
+        choose: int | None,
+        note: str = "",
+        by: str = "",
+        decided_by: dict | None = None,
+    ) -> str:
+        """Continue a parked item with the human's choice (1-based) or reject it (choose None).
+
+        by names the decider in the audit log; decided_by (the Telegram user) goes into the audit
+        entry and the result too.
+        """
         agent = self.agent
         review, done = self.check_decision(item_id, choose)
         path = agent.settings.state_dir / "review" / review["file"]
         row = agent.db.item_by_id(item_id)
         content_hash = row["content_hash"] if row else item_id
         who = {"by": by} if by else {}
+        if decided_by:
+            who["decided_by"] = decided_by
         if done is None:
             reason = f"rejected by a human: {note or 'no reason given'}"
             agent.audit.append("human.decision", item_id, decision="reject", note=note, **who)
@@ -79,6 +96,8 @@ class ReviewQueue:
             "human.decision", item_id, decision="choose", **done.audit, note=note, **who
         )
         result = agent.job.result(item_id, row["name"] if row else review["file"], done, "human")
+        if decided_by:
+            result["decided_by"] = decided_by
         if not agent.db.decide_review(
             item_id,
             "resolved",
@@ -119,9 +138,27 @@ class ReviewQueue:
                     None if choose is None else int(choose),
                     str(request.get("note") or ""),
                     str(request.get("by") or ""),
+                    decider(request.get("decided_by")),
                 )
-            except (ValueError, KeyError, TypeError, LookupError) as error:
+            except (ValueError, KeyError, TypeError, LookupError, PermissionError) as error:
                 refusal = self.decisions / f"{path.stem}{REFUSED_SUFFIX}"
                 atomic_write_bytes(refusal, json.dumps({"error": str(error)}).encode() + b"\n")
                 logger.warning("Decision %s refused: %s", path.name, error)
             path.unlink(missing_ok=True)
+
+
+def decider(value) -> dict | None:
+    """Return the Telegram user a handed-over decision names, checked: {telegram_user_id, username}.
+
+    Raise ValueError for anything else: the spool's writers (the bot) are not the agent's code.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"telegram_user_id", "username"}:
+        raise ValueError("decided_by must hold telegram_user_id and username only")
+    user_id, username = value["telegram_user_id"], value["username"]
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise ValueError("decided_by.telegram_user_id must be a whole number")
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
+        raise ValueError("decided_by.username must be a Telegram username (or empty)")
+    return {"telegram_user_id": user_id, "username": username}
