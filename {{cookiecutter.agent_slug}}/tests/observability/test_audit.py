@@ -185,20 +185,54 @@ def test_appends_cost_one_write_and_the_head_is_checkpointed_in_batches(log_path
     assert audit.read_head(head_path)[0] == audit.CHECKPOINT_ENTRIES + 1
 
 
-def test_a_torn_last_line_is_repaired_on_the_next_open(log_path, caplog):
+TORN = b'{"action": "item.received", "detail": {"na'
+
+
+def test_a_torn_last_line_is_closed_on_the_next_open_without_cutting_the_log(log_path, caplog):
     write_entries(log_path, 3)
     with log_path.open("ab") as handle:
-        handle.write(b'{"action": "item.received", "detail": {"na')  # crash mid-write
+        handle.write(TORN)  # crash mid-write
+    before = log_path.read_bytes()
 
     with caplog.at_level(logging.WARNING):
         log = AuditLog(log_path)
 
+    # The log may be append-only (chattr +a): the recovery only ever adds to it.
+    assert log_path.read_bytes() == before + b"\n"
     assert audit.verify(log_path) == []
-    assert len(read_lines(log_path)) == 3
     assert "torn" in caplog.text
     entry = log.append("item.received", "item-4")
     assert entry["seq"] == 4
+    lines = read_lines(log_path)
+    assert json.loads(lines[-1])["prev"] == json.loads(lines[2])["hash"]
     assert audit.verify(log_path) == []
+
+
+def test_a_closed_torn_line_is_passed_over_once_and_not_closed_again(log_path):
+    write_entries(log_path, 2)
+    with log_path.open("ab") as handle:
+        handle.write(TORN)
+    AuditLog(log_path).append("item.received", "item-3")
+    after_first = log_path.read_bytes()
+
+    log = AuditLog(log_path)
+
+    assert log_path.read_bytes() == after_first
+    assert log.append("item.received", "item-4")["seq"] == 4
+    assert audit.verify(log_path) == []
+    assert [line.startswith("{") for line in read_lines(log_path)] == [True] * 5
+
+
+def test_an_entry_edited_into_a_fragment_still_breaks_the_chain(log_path):
+    write_entries(log_path, 4)
+    lines = read_lines(log_path)
+    lines[1] = lines[1][:40] + "\n"  # looks torn, but it took seq 2
+    write_lines(log_path, lines)
+
+    problems = audit.verify(log_path)
+
+    assert {p.line for p in problems} == {3}
+    assert any("seq 3 where 2 was expected" in p.message for p in problems)
 
 
 def test_entries_after_the_checkpoint_survive_a_restart(log_path):

@@ -129,19 +129,21 @@ class AuditLog:
         handle.seek(max(0, size - TAIL_READ_BYTES))
         tail = handle.read(TAIL_READ_BYTES)  # bounded: the log may be a device (/dev/full)
         if tail and not tail.endswith(b"\n"):
-            # A torn write from a crash: the entry was never committed (nothing acted on it).
-            keep = size - (len(tail) - tail.rfind(b"\n") - 1)
-            handle.truncate(keep)
+            # A torn write from a crash: the entry was never committed (nothing acted on it). The
+            # log is append-only (chattr +a where the file system allows it), so the fragment is
+            # closed with a newline rather than cut off: it takes no seq, and verify() passes
+            # over it as long as the chain goes on unbroken after it.
+            handle.write(b"\n")
+            handle.flush()
             os.fdatasync(handle.fileno())
-            logger.warning("Removed a torn audit entry at the end of %s", self.path)
-            tail = tail[: tail.rfind(b"\n") + 1]
-        lines = tail.splitlines()
-        if not lines:
-            return None
-        try:
-            return json.loads(lines[-1])
-        except ValueError:
-            return None
+            logger.warning("Closed a torn audit entry at the end of %s", self.path)
+        for line in reversed(tail.splitlines()):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a torn entry, closed by an earlier recovery
+            return entry if isinstance(entry, dict) else None
+        return None
 
     def append(self, action: str, item: str | None = None, **detail) -> dict:
         """Record one action durably (with the entries noted before it) and return the entry.
@@ -293,6 +295,15 @@ class AuditLog:
         self.checkpointed = self.seq
 
 
+def is_torn_fragment(raw: bytes) -> bool:
+    """Tell whether a line that is no entry is the start of one that a crash cut short.
+
+    Every entry is one JSON object, so a cut one starts with "{". Passing over it is safe: it
+    takes no seq, so an entry edited into one still leaves its seq missing, which verify reports.
+    """
+    return raw.startswith(b"{")
+
+
 def verify(path: Path) -> list[Problem]:
     """Check the whole chain and the head; return every problem found (empty: intact)."""
     head_seq, head_hash = read_head(head_path_for(path))
@@ -306,6 +317,10 @@ def verify(path: Path) -> list[Problem]:
                     entry = json.loads(raw)
                     seq = entry["seq"]
                 except (ValueError, KeyError, TypeError):
+                    if raw.endswith(b"\n") and is_torn_fragment(raw):
+                        # A write a crash tore, closed by the recovery: it took no seq, so the
+                        # entry after it (if any) must carry on the chain as if it were absent.
+                        continue
                     problems.append(
                         Problem(line_number, "not a valid audit entry (edited or torn)")
                     )
