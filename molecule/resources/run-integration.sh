@@ -13,7 +13,7 @@ readonly REPO_ROOT
 readonly RESOURCES_DIR="$REPO_ROOT/molecule/resources"
 readonly DOCKERD_START_TIMEOUT_SECONDS=60
 readonly DOCKERD_STOP_TIMEOUT_SECONDS=30
-readonly REQUIRED_TOOLS=(ansible-playbook ansible-lint yamllint molecule cookiecutter pytest ssh ssh-keygen openssl)
+readonly REQUIRED_TOOLS=(ansible-playbook ansible-lint yamllint molecule cookiecutter pytest ssh ssh-keygen openssl ssh-audit)
 # The rows the day-one walk (molecule/dayone) adds to the fault and attack report.
 readonly DAY_ONE_ROWS=("README commands as written" "root login refused after a failed first run" "backups outside the inventory")
 
