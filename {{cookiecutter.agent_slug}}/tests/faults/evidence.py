@@ -30,6 +30,7 @@ STATE_ENTRIES = frozenset(
         "audit.head",
         "heartbeat.json",
         "agent.lock",
+        "items.lock",
     }
 )
 # Item actions that may happen once per attempt, and the moves that may happen once per item.

@@ -38,6 +38,9 @@ HEARTBEAT_FILE = "heartbeat.json"
 # Made with the folders by the agent's first run: a directory without it holds no agent's state.
 DATABASE_FILE = "agent.db"
 LOCK_FILE = "agent.lock"
+# Held by the agent around each item and the work between items; a snapshot takes it to copy the
+# state between two items (reliability/snapshot.py).
+GATE_FILE = "items.lock"
 LOG_FILE = "agent.log"
 SIDECAR_SUFFIX = ".why.json"
 COST_FILE_SUFFIX = ".jsonl"

@@ -32,12 +32,12 @@ from ..contract.layout import (
     DATABASE_FILE,
     DONE,
     FAILED,
+    GATE_FILE,
     HEARTBEAT_FILE,
     OUTBOX,
     STATE_FOLDERS,
 )
 
-GATE_FILE = "items.lock"
 SUMMARY_FILE = "snapshot.json"
 CURRENT = "current"
 NEXT = ".next"
