@@ -142,9 +142,10 @@ run_molecule() {
 }
 
 run_day_one() {
-    section "Day one over SSH: README's server commands as written, on fresh VPS containers"
-    # Its own pytest options: one walk in order, not spread over workers.
-    python3 -m pytest -p no:cacheprovider -p no:xdist -o addopts= -v -x molecule/dayone
+    # Its own pytest options: one walk in order, not spread over workers. It runs beside Molecule
+    # (its containers are pillars-dayone-*, on loopback ports of their own), into its own report
+    # file, since Molecule's verify starts its report afresh.
+    PILLARS_FAULT_REPORT="$1" python3 -m pytest -p no:cacheprovider -p no:xdist -o addopts= -v -x molecule/dayone
 }
 
 print_report() {
@@ -160,11 +161,19 @@ main() {
     lint
     start_dockerd
     build_image
-    local report_dir status=0
+    local report_dir status=0 day_one_pid day_one_status=0
     report_dir="$(mktemp -d)"
     export PILLARS_FAULT_REPORT="$report_dir/fault-report.jsonl"
+    # The day-one walk and Molecule share nothing but the engine and the image: they run at once,
+    # the walk's output shown after Molecule's.
+    run_day_one "$report_dir/day-one.jsonl" >"$report_dir/day-one.log" 2>&1 </dev/null &
+    day_one_pid=$!
     run_molecule || status=$?
-    run_day_one || status=$((status ? status : $?))
+    wait "$day_one_pid" || day_one_status=$?
+    section "Day one over SSH: README's server commands as written, on fresh VPS containers"
+    cat "$report_dir/day-one.log"
+    ((status)) || status=$day_one_status
+    [[ -s $report_dir/day-one.jsonl ]] && cat "$report_dir/day-one.jsonl" >>"$PILLARS_FAULT_REPORT"
     print_report || status=$((status ? status : 1))
     rm -rf "$report_dir"
     ((status == 0)) || die "the integration proof failed (exit $status); the output above says where"
