@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import figures
-from harness import MIB, BenchmarkError, Series, clean_environment, log_tail, run_command
+from harness import KIB, MIB, BenchmarkError, Series, clean_environment, log_tail, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +30,36 @@ SNAPSHOT_MEMORY_MAX_MIB = 256  # MemoryMax= of pillars-snapshot@.service
 MEMORY_MARGIN = 2.0  # MemoryMax= is at least twice restic's peak RSS
 DURATION_GOAL = 1.5  # a night within 1.5x restic's backup of the same files as they lie
 BASELINE_CODE = "import json, sqlite3, time; time.sleep(0.2)"
+GNU_TIME = "/usr/bin/time"
 PASSWORD = "bench-restic-password"  # noqa: S105 (a throwaway repository's)
 
 
 def measured_run(argv: list[str], *, env: dict, cwd: Path | None, log: Path, what: str):
-    """Run argv to completion with its output in log; return (wall seconds, peak RSS in bytes)."""
+    """Run argv to completion with its output in log; return (wall seconds, peak RSS in bytes).
+
+    The peak RSS is GNU time's (`%M`): the ru_maxrss that wait4() gives for a child this process
+    spawns directly is at least this process's own peak (a vfork()ed child's exec() keeps the
+    high-water mark of the memory it leaves), whereas time fork()s from its own few pages.
+    """
+    figures_file = log.with_name(f"{log.name}.rss")
     started = time.perf_counter()
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+        result = subprocess.run(
+            [GNU_TIME, "-f", "%M", "-o", str(figures_file), *argv],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            check=False,
         )
-    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise BenchmarkError(f"{what} exited {process.returncode}: {log_tail(log).strip()}")
-    return elapsed, usage.ru_maxrss * 1024
+    if result.returncode != 0:
+        raise BenchmarkError(f"{what} exited {result.returncode}: {log_tail(log).strip()}")
+    text = figures_file.read_text(encoding="utf-8").split()
+    if not text or not text[-1].isdigit():
+        raise BenchmarkError(f"{GNU_TIME} wrote no peak RSS for {what} in {figures_file}")
+    return elapsed, int(text[-1]) * KIB
 
 
 class Repository:
@@ -132,6 +146,9 @@ def measure(bench, row_type, history=None) -> list:
     if restic is None:
         why = "restic is not installed (apt install restic)"
         return not_measured(row_type, figure.format(agents=20), why)
+    if not Path(GNU_TIME).is_file():
+        why = f"GNU time is not installed as {GNU_TIME} (apt install time)"
+        return not_measured(row_type, figure.format(agents=20), why)
     logger.info("Backup: `once` over %d documents, the state every agent gets", BACKUP_DOCUMENTS)
     pipeline_state = figures.processed_state(bench, BACKUP_DOCUMENTS)
     cost_root = bench.extras.get("cost_state_root")
@@ -151,6 +168,7 @@ def measure(bench, row_type, history=None) -> list:
     first, next_night, plain_first, plain_next = (Series("s") for _ in range(4))
     restic_rss, plain_rss, snapshot_rss = Series("MiB"), Series("MiB"), Series("MiB")
     snapshot_seconds = Series("s")
+    restic_seconds_by_night = {"first": Series("s"), "next": Series("s")}
     for rep in range(min(bench.reps, 3)):
         logger.info("Backup of %d agents, repetition %d", len(slugs), rep + 1)
         work = bench.scratch("backup")
@@ -159,7 +177,7 @@ def measure(bench, row_type, history=None) -> list:
         plain = Repository(restic, work, "plain-repository")
         repository = Repository(restic, work, "repository")
         night_rss = []
-        for night in (first, next_night):
+        for name, night in (("first", first), ("next", next_night)):
             seconds, peak = snapshot_all(
                 bench, env_file, states, snapshots, slugs, work / "snapshot.log"
             )
@@ -167,6 +185,7 @@ def measure(bench, row_type, history=None) -> list:
             snapshot_rss.add(peak / MIB)
             restic_seconds, rss = repository.backup(snapshots)
             night.add(seconds + restic_seconds)
+            restic_seconds_by_night[name].add(restic_seconds)
             night_rss.append(rss)
         restic_rss.add(max(night_rss) / MIB)
         plain_night_rss = []
@@ -191,6 +210,7 @@ def measure(bench, row_type, history=None) -> list:
         "audit_entries": audit_entries,
         "documents": BACKUP_DOCUMENTS,
         "snapshot_seconds": snapshot_seconds,
+        "restic_seconds": restic_seconds_by_night,
     }
     shape = (
         f"{figure} ({len(slugs)} × {audit_entries:,} audit entries, {BACKUP_DOCUMENTS} documents "

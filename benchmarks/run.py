@@ -192,7 +192,9 @@ def measure_backup(args, work: Path) -> list[str]:
         lines += [
             "",
             f"{state['agents']} agents, {state['bytes']:,} bytes in {state['files']:,} files; "
-            f"the {state['agents']} snapshots of a night: {state['snapshot_seconds'].text()}.",
+            f"the {state['agents']} snapshots of a night: {state['snapshot_seconds'].text()}; "
+            f"`restic backup` alone: {state['restic_seconds']['first'].text()} the first night, "
+            f"{state['restic_seconds']['next'].text()} the next.",
         ]
     return lines
 
