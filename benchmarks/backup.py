@@ -75,6 +75,11 @@ class Repository:
         )
         run_command([restic, "init"], env=self.env, what=f"restic init of {name}")
 
+    def run(self, *args: str) -> tuple[float, int]:
+        return measured_run(
+            [self.restic, *args], env=self.env, cwd=None, log=self.log, what=f"restic {args[0]}"
+        )
+
     def backup(self, source: Path) -> tuple[float, int]:
         # As pillars-backup.service runs it (its --json summary is what it keeps).
         argv = [self.restic, "backup", "--json", "--host", "bench", "--tag", "pillars"]
@@ -169,6 +174,7 @@ def measure(bench, row_type, history=None) -> list:
     restic_rss, plain_rss, snapshot_rss = Series("MiB"), Series("MiB"), Series("MiB")
     snapshot_seconds = Series("s")
     restic_seconds_by_night = {"first": Series("s"), "next": Series("s")}
+    upkeep_rss = {"prune": Series("MiB"), "check": Series("MiB")}
     for rep in range(min(bench.reps, 3)):
         logger.info("Backup of %d agents, repetition %d", len(slugs), rep + 1)
         work = bench.scratch("backup")
@@ -188,6 +194,10 @@ def measure(bench, row_type, history=None) -> list:
             restic_seconds_by_night[name].add(restic_seconds)
             night_rss.append(rss)
         restic_rss.add(max(night_rss) / MIB)
+        # The rest of what runs under the same MemoryMax=: the prune of `forget --prune` (which
+        # prunes only once a snapshot is forgotten) and the weekly `check --read-data-subset`.
+        upkeep_rss["prune"].add(repository.run("prune")[1] / MIB)
+        upkeep_rss["check"].add(repository.run("check", "--read-data-subset", "5%")[1] / MIB)
         plain_night_rss = []
         for night in (plain_first, plain_next):
             seconds, rss = plain.backup(states)
@@ -211,6 +221,7 @@ def measure(bench, row_type, history=None) -> list:
         "documents": BACKUP_DOCUMENTS,
         "snapshot_seconds": snapshot_seconds,
         "restic_seconds": restic_seconds_by_night,
+        "upkeep_rss": upkeep_rss,
     }
     shape = (
         f"{figure} ({len(slugs)} × {audit_entries:,} audit entries, {BACKUP_DOCUMENTS} documents "

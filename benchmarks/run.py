@@ -194,7 +194,9 @@ def measure_backup(args, work: Path) -> list[str]:
             f"{state['agents']} agents, {state['bytes']:,} bytes in {state['files']:,} files; "
             f"the {state['agents']} snapshots of a night: {state['snapshot_seconds'].text()}; "
             f"`restic backup` alone: {state['restic_seconds']['first'].text()} the first night, "
-            f"{state['restic_seconds']['next'].text()} the next.",
+            f"{state['restic_seconds']['next'].text()} the next. Peak RSS under the same "
+            f"MemoryMax=: `restic prune` {state['upkeep_rss']['prune'].text()}, `restic check "
+            f"--read-data-subset 5%` {state['upkeep_rss']['check'].text()}.",
         ]
     return lines
 
