@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 BACKUP_DOCUMENTS = 500  # per agent: about 3,000 audit entries, 500 items in done/ and outbox/
 SNAPSHOT_DOCUMENTS = "done,failed,archive"  # backup_documents' default
-MEMORY_MAX_MIB = 256  # backup_memory_max
+MEMORY_MAX_MIB = 200  # backup_memory_max
 SNAPSHOT_MEMORY_MAX_MIB = 256  # MemoryMax= of pillars-snapshot@.service
 MEMORY_MARGIN = 2.0  # MemoryMax= is at least twice restic's peak RSS
 DURATION_GOAL = 1.5  # a night within 1.5x restic's backup of the same files as they lie
