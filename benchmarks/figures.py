@@ -412,6 +412,14 @@ def _timed_loop(bench: Bench, documents: int) -> float:
     return elapsed
 
 
+def processed_state(bench: Bench, documents: int) -> Path:
+    """Return a state directory where `once` took `documents` documents to done/ and outbox/."""
+    people = bench.scratch("people") / "people.csv"
+    write_people(people, documents)
+    env_file = bench.env_file(**PROVIDER_SETTINGS[DEFAULT_PROVIDER], PEOPLE_CSV=str(people))
+    return _timed_once(bench, env_file, documents)[1]
+
+
 def throughput(bench: Bench, documents: int) -> Row:
     """Figure 3: `once` over N documents with the fake provider vs a rename+fsync loop.
 

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure only the throughput figure and print its row (docs/benchmarks.md is "
         "left as it is)",
     )
+    parser.add_argument(
+        "--backup-only",
+        action="store_true",
+        help="measure only the backup figure (its own cost history, --cost-* as given) and print "
+        "its rows (docs/benchmarks.md is left as it is)",
+    )
     return parser
 
 
@@ -136,7 +142,7 @@ def measure(args, work: Path) -> dict:
         figures.start_to_ready(bench),
         figures.throughput(bench, args.documents),
         *figures.cost_queries(bench, history),
-        *backup.measure(bench, figures.Row),
+        *backup.measure(bench, figures.Row, history),
         *ocr.measure(bench, figures.Row),
     ]
     if args.container:
@@ -174,6 +180,27 @@ def measure_throughput(args, work: Path) -> list[str]:
     return [*report.results_table([row]), "", f"{entries:.1f} audit entries per document."]
 
 
+def measure_backup(args, work: Path) -> list[str]:
+    """Return the result table with the backup figure's rows alone, and the state backed up."""
+    agent = install(bake(work / "baked"), work / "venv", work / "wheels")
+    bench = figures.Bench(agent=agent, work=work / "runs", reps=args.reps)
+    history = figures.CostHistory(args.cost_agents, args.cost_days, args.cost_calls)
+    rows = backup.measure(bench, figures.Row, history)
+    lines = report.results_table(rows)
+    state = bench.extras.get("backup")
+    if state:
+        lines += [
+            "",
+            f"{state['agents']} agents, {state['bytes']:,} bytes in {state['files']:,} files; "
+            f"the {state['agents']} snapshots of a night: {state['snapshot_seconds'].text()}; "
+            f"`restic backup` alone: {state['restic_seconds']['first'].text()} the first night, "
+            f"{state['restic_seconds']['next'].text()} the next. Peak RSS under the same "
+            f"MemoryMax=: `restic prune` {state['upkeep_rss']['prune'].text()}, `restic check "
+            f"--read-data-subset 5%` {state['upkeep_rss']['check'].text()}.",
+        ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
@@ -181,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.throughput_only:
             print("\n".join(measure_throughput(args, work)))
+            return EXIT_OK
+        if args.backup_only:
+            print("\n".join(measure_backup(args, work)))
             return EXIT_OK
         sections = measure(args, work)
     except BenchmarkError as error:
