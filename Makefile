@@ -23,15 +23,16 @@ $(VENV)/.integration-installed: $(VENV)/.dev-installed requirements-integration.
 	$(PY) -m pip install --quiet -r requirements-integration.txt
 	touch $@
 
-# The template's OCR tests run the real tesseract (fra, ara, eng) and pdftoppm.
-OCR_PACKAGES := tesseract-ocr tesseract-ocr-fra tesseract-ocr-ara poppler-utils
+# The template's OCR tests run the real tesseract (fra, ara, eng) and pdftoppm; the backup tests
+# run restic.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-fra tesseract-ocr-ara poppler-utils restic
 
 test: $(VENV)/.dev-installed
-	@missing=""; for tool in tesseract pdftoppm; do command -v $$tool > /dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in tesseract pdftoppm restic; do command -v $$tool > /dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then for lang in fra ara eng; do \
 	    tesseract --list-langs 2>/dev/null | grep -qx $$lang || missing="$$missing tesseract-$$lang"; done; fi; \
 	if [ -n "$$missing" ]; then \
-	    echo "make test: missing$$missing, which the OCR tests run; install them: sudo apt-get install $(OCR_PACKAGES)" >&2; \
+	    echo "make test: missing$$missing, which the OCR and backup tests run; install them: sudo apt-get install $(OCR_PACKAGES)" >&2; \
 	    exit 1; fi
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
