@@ -1,5 +1,6 @@
 """`agentctl bot`: the operator's Telegram bot (pillars-bot.service), until stopped."""
 
+import contextlib
 import signal
 import sys
 
@@ -13,6 +14,10 @@ from ..output import logger
 from ..redaction import REDACT
 
 ATTEMPTS = 3
+
+
+class Stopped(BaseException):
+    """SIGTERM during a long poll: nothing is half done, so the bot ends without waiting it out."""
 
 
 def command_bot(config: dict, args) -> int:
@@ -37,12 +42,29 @@ def command_bot(config: dict, args) -> int:
             sys.stderr.write(REDACT(f"agentctl: bot: {error}") + "\n")
             return EXIT_PROBLEM
         return EXIT_OK
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stopping, polling = [], []
+
+    def on_term(*_):
+        stopping.append(True)
+        if polling:  # a poll waits up to 50 s; the updates it would bring stay on Telegram's side
+            raise Stopped
+
+    get_updates = client.get_updates
+
+    def interruptible_get_updates(*args, **kwargs):
+        polling.append(True)
+        try:
+            return get_updates(*args, **kwargs)
+        finally:
+            polling.clear()
+
+    client.get_updates = interruptible_get_updates
+    signal.signal(signal.SIGTERM, on_term)
     logger.info(
         "bot polling Telegram for %d user(s) in %d chat(s)",
         len(bot_config["allowed_users"]),
         len(bot_config["allowed_chats"]),
     )
-    bot.run(stop=lambda: bool(stopping))
+    with contextlib.suppress(Stopped):
+        bot.run(stop=lambda: bool(stopping))
     return EXIT_OK
