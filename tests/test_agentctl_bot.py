@@ -342,6 +342,30 @@ def test_a_killed_service_resumes_where_it_stopped(host, phone):
     assert BOT_TOKEN not in stderr
 
 
+def test_sigterm_during_a_long_poll_ends_the_service_and_loses_nothing(host, phone):
+    """systemctl restart sends SIGTERM while the bot waits in a 50 s poll: it ends then."""
+    configure(host, poll_timeout_seconds=50)
+    env = {**os.environ, "AGENTCTL_CONFIG": str(host.config_file)}
+    command = [sys.executable, str(host.launcher), "bot"]
+    service = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        phone.say("/status", DOCTOR, chat_id=GROUP)
+        deadline = time.monotonic() + 30
+        while not phone.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(phone.messages) == 1
+        time.sleep(0.5)  # back in the long poll
+    finally:
+        service.send_signal(signal.SIGTERM)
+        # Well under the poll's 50 s: the signal ended the wait.
+        _, stderr = service.communicate(timeout=25)
+    assert service.returncode == 0, stderr
+    phone.say("/failed", DOCTOR, chat_id=GROUP)
+    bot_once(host)
+    assert len(phone.messages) == 2  # the first /status was not handled again
+    assert "Traceback" not in stderr
+
+
 def test_conflicts_floods_and_a_blocked_chat_get_one_line(host, phone):
     phone.fail(409, "Conflict: terminated by other getUpdates request")
     result = bot_once(host)
