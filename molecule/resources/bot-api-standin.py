@@ -6,8 +6,9 @@
 The Bot API side answers as core.telegram.org/bots/api documents: POST /bot<token>/<method>
 with a JSON body, an answer {"ok": true, "result": ...} or {"ok": false, "error_code",
 "description", "parameters"}. getUpdates is long polling: an update stays until a call asks with
-a higher offset, a call waits up to `timeout` seconds for one, and a second poller at the same
-time gets 409 Conflict. sendMessage and editMessageText check the chat, the HTML, the length, the
+a higher offset, a call waits up to `timeout` seconds for one, and a call still waiting when a
+newer one comes ends with 409 Conflict (the newer one goes on, as when a bot restarts while its
+old connection hangs on). sendMessage and editMessageText check the chat, the HTML, the length, the
 callback data (64 bytes) and refuse an edit that changes nothing; answerCallbackQuery refuses a
 query answered before. A wrong token gets 401.
 
@@ -74,7 +75,7 @@ class BotAPI:
         self.answers: list[dict] = []
         self.failures: list[dict] = []
         self.next_update = 1
-        self.pollers = 0
+        self.polls = 0
         self.stopping = False
 
     # The phone ------------------------------------------------------------------------------
@@ -238,21 +239,23 @@ class BotAPI:
         timeout = min(float(body.get("timeout") or 0), MAX_POLL_SECONDS)
         deadline = time.monotonic() + timeout
         with self.lock:
-            if self.pollers:
+            # A newer poll ends the one still waiting (whose bot may be gone): the older gets 409.
+            self.polls += 1
+            mine = self.polls
+            self.lock.notify_all()
+            if isinstance(offset, int):
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            while not self.updates and not self.stopping:
+                if self.polls != mine:
+                    return error(409, CONFLICT)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.lock.wait(min(left, 0.05))
+            if self.polls != mine:
                 return error(409, CONFLICT)
-            self.pollers += 1
-            try:
-                if isinstance(offset, int):
-                    self.updates = [u for u in self.updates if u["update_id"] >= offset]
-                while not self.updates and not self.stopping:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self.lock.wait(min(left, 0.05))
-                handed = [dict(u) for u in self.updates]
-                self.delivered.extend(u["update_id"] for u in handed)
-            finally:
-                self.pollers -= 1
+            handed = [dict(u) for u in self.updates]
+            self.delivered.extend(u["update_id"] for u in handed)
         return 200, {"ok": True, "result": handed}
 
 
@@ -330,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
                 result = api.say(
                     body["text"],
                     int(body["user_id"]),
-                    body.get("chat_id"),
+                    None if body.get("chat_id") is None else int(body["chat_id"]),
                     body.get("username", "doc"),
                 )
             elif action == "press":
