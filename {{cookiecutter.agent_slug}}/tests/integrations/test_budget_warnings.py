@@ -13,6 +13,8 @@ from {{ cookiecutter.package_name }}.runtime.gateway import BudgetReached
 from {{ cookiecutter.package_name }}.security.settings_schema import SettingsError
 
 pytest.importorskip("{{ cookiecutter.package_name }}.integrations.telegram")
+# The warnings are the gateway's, whatever the provider; here the Claude stand-in bills the calls.
+pytest.importorskip("{{ cookiecutter.package_name }}.integrations.llm.anthropic")
 
 CLAUDE = "claude-sonnet-4-5"  # $3 per million input tokens (up to 200,000)
 # With a budget of $0.30, every 1,000 input tokens are 1 % of it.
