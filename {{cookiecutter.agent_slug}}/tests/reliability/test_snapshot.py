@@ -41,7 +41,9 @@ def check_consistent(state: Path) -> dict:
         if status == "done" and outbox:
             assert (state / "outbox" / outbox).is_file(), f"outbox/{outbox} of {name}"
     moved_to_done = set()
-    for line in (state / "audit.jsonl").read_text().splitlines():
+    # An agent that has written no entry yet has no audit log, and then no item in done/ either.
+    audit = state / "audit.jsonl"
+    for line in audit.read_text().splitlines() if audit.exists() else []:
         entry = json.loads(line)  # no torn line: the copy stops at an entry's end
         if entry["action"] == "item.moved" and entry["detail"].get("to") == "done":
             moved_to_done.add(entry["item"])
