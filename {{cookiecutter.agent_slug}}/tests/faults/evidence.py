@@ -31,6 +31,7 @@ STATE_ENTRIES = frozenset(
         "heartbeat.json",
         "agent.lock",
         "items.lock",
+        "snapshot.lock",
     }
 )
 # Item actions that may happen once per attempt, and the moves that may happen once per item.

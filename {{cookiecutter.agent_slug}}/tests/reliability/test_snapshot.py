@@ -171,3 +171,26 @@ def test_snapshots_while_documents_flow_are_each_consistent(home):
         agent.wait(timeout=60)
     assert seen_done == sorted(seen_done)
     assert seen_done[-1] == len(home.files("done")) > seen_done[0]
+
+
+def test_a_snapshot_gets_in_between_two_items_of_a_busy_agent(home):
+    """The agent takes its next item at once: a snapshot must still not wait for the queue's end."""
+    count = 12
+    agent = home.start("run")
+    try:
+        while not (home.state / "agent.db").exists() and agent.poll() is None:
+            time.sleep(0.05)  # the agent's first start makes the state
+        for number in range(count):  # each item takes the model a second
+            home.drop(f"slow-{number:02d}.txt", f"Referral\nRef {number}\nFAKE-LLM: sleep 1\n")
+        while not home.files("done") and not home.files("review") and agent.poll() is None:
+            time.sleep(0.05)
+        into = home.root / "snapshot"
+        into.mkdir()
+        result = home.cli("snapshot", "--into", str(into), "--wait", "30")
+        assert result.returncode == 0, result.stderr
+        left = len(home.files("incoming")) + len(home.files("processing"))
+    finally:
+        agent.terminate()
+        agent.wait(timeout=60)
+    taken = check_consistent(into / "current")["items"]
+    assert 0 < taken < count and left > 0, (taken, left)

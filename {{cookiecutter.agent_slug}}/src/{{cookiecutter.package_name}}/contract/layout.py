@@ -41,6 +41,9 @@ LOCK_FILE = "agent.lock"
 # Held by the agent around each item and the work between items; a snapshot takes it to copy the
 # state between two items (reliability/snapshot.py).
 GATE_FILE = "items.lock"
+# Held by a snapshot while it waits for the gate: the agent passes it before taking the gate, so it
+# cannot take its next item first, however soon it comes back for it.
+TURNSTILE_FILE = "snapshot.lock"
 LOG_FILE = "agent.log"
 SIDECAR_SUFFIX = ".why.json"
 COST_FILE_SUFFIX = ".jsonl"

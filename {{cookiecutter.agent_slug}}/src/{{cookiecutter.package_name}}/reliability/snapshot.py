@@ -5,12 +5,17 @@
 
 The agent takes the gate (an flock on items.lock) around each item and around the work between
 items; a snapshot takes the same gate, so it waits for the item in hand to end and the agent waits
-for the snapshot before its next item. Inside the gate the snapshot does only what is quick: the
-SQLite database through its online backup API, hard links to the files of the folders (an item
-never changes once it is in a folder: it is moved, not rewritten), the sizes of the append-only
-files (audit log, cost records) and a copy of the small ones (heartbeat, audit head). After the gate
-it copies the append-only files up to those sizes. DIR/current then holds the state as it was at
-one instant, between two items; DIR/snapshot.json says when, and the audit chain's head then.
+for the snapshot before its next item. flock is not fair: an agent that takes its next item at once
+would get the gate back before a waiting snapshot, until its queue is empty. So a snapshot first
+holds the turnstile (an flock on snapshot.lock) and the agent passes the turnstile before each
+time it takes the gate: while a snapshot waits, the agent stops after the item in hand.
+
+Inside the gate the snapshot does only what is quick: the SQLite database through its online
+backup API, hard links to the files of the folders (an item never changes once it is in a folder:
+it is moved, not rewritten), the sizes of the append-only files (audit log, cost records) and a
+copy of the small ones (heartbeat, audit head). After the gate it copies the append-only files up
+to those sizes. DIR/current then holds the state as it was at one instant, between two items;
+DIR/snapshot.json says when, and the audit chain's head then.
 """
 
 import errno
@@ -36,6 +41,7 @@ from ..contract.layout import (
     HEARTBEAT_FILE,
     OUTBOX,
     STATE_FOLDERS,
+    TURNSTILE_FILE,
 )
 
 SUMMARY_FILE = "snapshot.json"
@@ -57,17 +63,26 @@ class SnapshotError(Exception):
     """The snapshot cannot be taken; the message says why and how to fix it."""
 
 
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+
 class ItemGate:
     """The flock the agent holds while it works, and a snapshot while it copies."""
 
     def __init__(self, state: Path):
         self.path = state / GATE_FILE
+        self.turnstile_path = state / TURNSTILE_FILE
         self.fd: int | None = None
+        self.turnstile_fd: int | None = None
 
     @contextmanager
     def hold(self):
         if self.fd is None:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self.fd = _open_lock(self.path)
+            self.turnstile_fd = _open_lock(self.turnstile_path)
+        fcntl.flock(self.turnstile_fd, fcntl.LOCK_SH)  # a waiting snapshot goes first
+        fcntl.flock(self.turnstile_fd, fcntl.LOCK_UN)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             yield
@@ -75,37 +90,49 @@ class ItemGate:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)
+        for name in ("fd", "turnstile_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
+
+
+def _lock_within(fd: int, deadline: float) -> bool:
+    """Take an exclusive flock on fd, polling until deadline; say whether it was taken."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
 
 
 @contextmanager
 def _gate_within(state: Path, wait_seconds: float):
     """Hold the agent's gate, waiting at most wait_seconds for the item in hand to end."""
+    fds = []
     try:
-        fd = os.open(state / GATE_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    except OSError as error:
-        raise SnapshotError(
-            f"cannot open {state / GATE_FILE}: {error.strerror}; run the snapshot as the agent's "
-            "user (or root)"
-        ) from None
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while True:
+        for name in (TURNSTILE_FILE, GATE_FILE):
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise SnapshotError(
-                        f"the agent kept working on one item for more than {wait_seconds:g} s; "
-                        "try again later, or give --wait more seconds"
-                    ) from None
-                time.sleep(POLL_SECONDS)
+                fds.append(_open_lock(state / name))
+            except OSError as error:
+                raise SnapshotError(
+                    f"cannot open {state / name}: {error.strerror}; run the snapshot as the "
+                    "agent's user (or root)"
+                ) from None
+        deadline = time.monotonic() + wait_seconds
+        # The turnstile first: from then on the agent cannot take its next item before us.
+        if not all(_lock_within(fd, deadline) for fd in fds):
+            raise SnapshotError(
+                f"the agent kept working on one item for more than {wait_seconds:g} s; "
+                "try again later, or give --wait more seconds"
+            )
         yield
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def _link_tree(source: Path, target: Path, link: bool = True) -> int:
