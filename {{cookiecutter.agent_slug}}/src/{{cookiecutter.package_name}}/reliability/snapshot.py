@@ -90,10 +90,9 @@ class ItemGate:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        for name in ("fd", "turnstile_fd"):
-            fd = getattr(self, name)
+        fds, self.fd, self.turnstile_fd = (self.fd, self.turnstile_fd), None, None
+        for fd in fds:
             if fd is not None:
-                setattr(self, name, None)
                 os.close(fd)
 
 
