@@ -9,6 +9,8 @@ import stat
 from collections import Counter
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.observability.audit import is_torn_fragment
+
 SIDECAR = ".why.json"
 TERMINAL_FOLDERS = ("done", "failed", "review")
 # Everything the agent may create at the top of its state directory (docs/contract.md).
@@ -97,10 +99,28 @@ def sidecar(path: Path) -> dict | None:
 
 def json_lines(path: Path) -> list[dict]:
     """Read a JSON-lines file. Only "\n" ends a line: str.splitlines() would also cut at the
-    U+2028 or U+0085 that a file name may carry, unescaped, inside a JSON string."""
+    U+2028 or U+0085 that a file name may carry, unescaped, inside a JSON string.
+
+    A kill -9 mid-append leaves the start of an object that the agent's recovery closes with a
+    newline (the audit log is append-only, so it is never cut off): that fragment was never
+    committed, and it is passed over as the agent's own readers and `audit verify` do. Any other
+    line that is not JSON fails the reading.
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+    entries = []
+    *lines, last = path.read_bytes().split(b"\n")
+    for line in lines:
+        if not line:
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            if not is_torn_fragment(line + b"\n"):
+                raise
+    if last:
+        entries.append(json.loads(last))  # an unclosed last line: no recovery ran after it
+    return entries
 
 
 def audit_entries(state: Path) -> list[dict]:
