@@ -64,7 +64,7 @@ class Site:
         (current / "agent.db").write_bytes(b"state of " + slug.encode())
         (self.snapshots / slug / "snapshot.json").write_text(json.dumps(summary))
 
-    def run(self, *args: str) -> subprocess.CompletedProcess:
+    def run(self, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         env = {
             "PATH": os.environ["PATH"],
             "PILLARS_BACKUP_CONFIG": str(self.config),
@@ -72,7 +72,7 @@ class Site:
             "PILLARS_BACKUP_RESTIC": RESTIC or "",
         }
         return subprocess.run(
-            [sys.executable, str(TOOL), *args],
+            [*prefix, sys.executable, str(TOOL), *args],
             env=env,
             capture_output=True,
             text=True,
@@ -150,6 +150,26 @@ def test_an_agent_without_a_fresh_snapshot_fails_the_run_but_the_rest_is_backed_
     assert result.returncode == 1
     assert "no fresh snapshot of invoice-bot" in result.stderr
     assert len(site.run("snapshots").stdout.splitlines()) == 1
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root to hand a snapshot to another user, and setpriv (util-linux)",
+)
+def test_a_run_that_cannot_read_a_snapshot_says_which_capability_is_missing(site):
+    # As pillars-backup.service on a host that withholds CAP_DAC_READ_SEARCH (a container): the
+    # agent's file is another user's 0600 file, and no capability lets the run read it.
+    database = site.snapshots / "intake-bot" / "current" / "agent.db"
+    os.chown(database, 65534, 65534)
+    database.chmod(0o600)
+    without = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
+    result = site.run("run", prefix=without)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("pillars-backup: restic could not read the agents' snapshots (")
+    assert str(database) in line and "CAP_DAC_READ_SEARCH" in line
+    assert not site.read_status()["last_run"]["ok"]
+    assert site.run("run").returncode == 0  # with the capability, the next run catches up
 
 
 def test_sftp_repositories_get_their_own_key_and_strict_host_key(tmp_path, monkeypatch):

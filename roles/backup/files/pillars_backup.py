@@ -7,10 +7,11 @@
     pillars-backup restore --target DIR [--snapshot latest|ID|YYYY-MM-DD] [--from-host H]
                            [--agent SLUG]...
 
-Settings come from /etc/pillars/backup.json (written by the backup role). The repository password
-and the backend's credentials are systemd credentials (LoadCredential=) under the units, and the
-root-only files of /etc/credstore/pillars-backup when root runs a restore: they go to restic's
-process alone, never into argv or a log. Each run writes the status agentctl reads.
+Settings come from /etc/pillars/backup.json (written by the backup role, root-only). The units
+run as the pillars-backup user and get the settings, the repository password and the backend's
+credentials as systemd credentials (LoadCredential=); root running a restore reads the root-only
+files of /etc/pillars and /etc/credstore/pillars-backup. They go to restic's process alone, never
+into argv or a log. Each run writes the status agentctl reads.
 Standard library only: it runs with the system's python3.
 """
 
@@ -52,17 +53,25 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def config_path() -> Path:
+    """The settings: the unit's credential 'config' under systemd, else the root-only file."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    handed = Path(directory) / "config" if directory else None
+    return handed if handed is not None and handed.is_file() else CONFIG_PATH
+
+
 def load_config() -> dict:
+    path = config_path()
     try:
-        config = json.loads(CONFIG_PATH.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BackupError(
-            f"{CONFIG_PATH} does not exist; set backup_restic_repository and run playbooks/site.yml"
+            f"{path} does not exist; set backup_restic_repository and run playbooks/site.yml"
         ) from None
     except (OSError, ValueError) as error:
-        raise BackupError(f"cannot read {CONFIG_PATH}: {error}") from None
+        raise BackupError(f"cannot read {path}: {error}") from None
     if not config.get("repository"):
-        raise BackupError(f"{CONFIG_PATH} names no repository; set backup_restic_repository")
+        raise BackupError(f"{path} names no repository; set backup_restic_repository")
     return config
 
 
@@ -95,6 +104,30 @@ def sftp_command(repository: str) -> str | None:
     return " ".join([*parts, target, "-s", "sftp"])
 
 
+def unreadable_item(line: str) -> str | None:
+    """The file a `restic backup --json` error line says it was refused (EACCES, EPERM), or None.
+
+    restic 0.14 (Debian 12) writes {"message_type": "error", "error": {"Op": "open", "Err": 13},
+    "item": path}; later releases put the text in error.message.
+    """
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("message_type") != "error":
+        return None
+    error = message.get("error") if isinstance(message.get("error"), dict) else {}
+    refused = error.get("Err") in (1, 13) or "permission denied" in str(error.get("message", ""))
+    return str(message.get("item") or "?") if refused else None
+
+
+def owner_of(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
 class Restic:
     """restic with the repository, its password file and the backend's variables."""
 
@@ -119,6 +152,10 @@ class Restic:
         self.env = env
         command = sftp_command(config["repository"])
         self.options = ["-o", f"sftp.command={command}"] if command else []
+        if os.geteuid() == 0 and owner_of(Path(env["RESTIC_CACHE_DIR"])) not in (None, 0):
+            # Root restoring by hand leaves the units' cache alone: a root-owned file in it would
+            # stop the next nightly run, which is not root, from updating it.
+            self.options.append("--no-cache")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         argv = [RESTIC, *self.options, *args]
@@ -139,6 +176,13 @@ class Restic:
                 "backup_restic_password in the vault (nothing was deleted)"
             )
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        denied = next(filter(None, map(unreadable_item, lines)), None)
+        if denied is not None:
+            return (
+                f"restic could not read the agents' snapshots ({denied[:200]}: permission denied): "
+                "the backup unit reads them with CAP_DAC_READ_SEARCH, which this host withholds (a "
+                "container started without it?); the snapshot it took is incomplete"
+            )
         last = next((line for line in reversed(lines) if line.startswith("Fatal")), None)
         last = last or (lines[-1] if lines else "no output")
         return f"restic failed on {repository}: {last[:300]}"
@@ -169,6 +213,7 @@ def read_json(path: Path) -> dict:
 def write_json(path: Path, document: dict) -> None:
     """Replace path atomically; the file keeps the group of its directory (setgid)."""
     temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)  # a crash's leftover, perhaps another user's
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     temporary.chmod(0o640)
     temporary.replace(path)
