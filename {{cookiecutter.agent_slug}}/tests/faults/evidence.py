@@ -116,7 +116,7 @@ def json_lines(path: Path) -> list[dict]:
         try:
             entries.append(json.loads(line))
         except ValueError:
-            if not is_torn_fragment(line + b"\n"):
+            if not is_torn_fragment(line):
                 raise
     if last:
         entries.append(json.loads(last))  # an unclosed last line: no recovery ran after it
