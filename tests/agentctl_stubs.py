@@ -37,8 +37,12 @@ if not args or args[0] != "show":
 wanted = next(a.split("=", 1)[1].split(",") for a in args if a.startswith("--property="))
 units = [a for a in args[1:] if not a.startswith("-")]
 known = json.loads((fake / "units.json").read_text())
+types = {"service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path",
+         "slice", "scope"}
 blocks = []
 for unit in units:
+    # As systemctl does, a name without a unit type is a service's.
+    unit = unit if unit.rpartition(".")[2] in types else unit + ".service"
     props = {"Id": unit, "LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead",
              "Result": "success", "NRestarts": "0", "ActiveEnterTimestampMonotonic": "0",
              "MemoryCurrent": "[not set]", "MemoryMax": "infinity", "MainPID": "0"}
@@ -72,17 +76,10 @@ while args and args[0].startswith("--"):
 os.execv(args[0], args)
 """
 
-# The agent's own CLI: `health` answers from a file the test writes, `review` echoes its arguments.
+# The agent's own CLI: `review` echoes its arguments; agentctl runs nothing else of the agent.
 FAKE_AGENT_CLI = """\
-import json, sys
-from pathlib import Path
-here = Path(__file__).resolve().parent
+import sys
 args = sys.argv[1:]
-if args[:1] == ["health"]:
-    answer = here / "health.json"
-    report = json.loads(answer.read_text()) if answer.exists() else {"status": "ok", "checks": []}
-    print(json.dumps(report))
-    sys.exit(0 if report["status"] == "ok" else 1)
 if args[:1] == ["review"]:
     print("agent review " + " ".join(args[1:]))
     sys.exit(3 if "fail" in args else 0)
@@ -201,8 +198,10 @@ class Host:
         (self.fake / "units.json").write_text(json.dumps(self.units))
 
     def set_unit(self, slug: str, **properties) -> None:
-        unit = self.units.setdefault(f"agent-{slug}.service", {})
-        unit.update({key: str(value) for key, value in properties.items()})
+        self.set_service(f"agent-{slug}.service", **properties)
+
+    def set_service(self, unit: str, **properties) -> None:
+        self.units.setdefault(unit, {}).update({key: str(v) for key, v in properties.items()})
         self.save_units()
 
     def calls(self, tool: str) -> list[list[str]]:
@@ -353,10 +352,6 @@ class FakeAgent:
         }
         with (self.state / "audit.jsonl").open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
-
-    def own_health(self, checks: list[dict]) -> None:
-        status = "ok" if all(c["ok"] for c in checks) else "problem"
-        (self.cli_dir / "health.json").write_text(json.dumps({"status": status, "checks": checks}))
 
 
 class TelegramStandIn:

@@ -280,22 +280,28 @@ def test_new_failed_items_and_restarts_are_news_once(host, telegram):
 
 def test_agent_own_health_adds_only_what_agentctl_cannot_see(host, telegram):
     agent = host.add_agent("intake-bot")
-    agent.own_health(
-        [
-            {"name": "heartbeat", "ok": False, "detail": "covered by agentctl itself"},
-            {"name": "llm", "ok": False, "detail": "never succeeded"},
-        ]
+    # What the agent's settings name in HEALTH_SERVICES, as its heartbeat publishes them; a name
+    # that is no unit name is never passed to systemctl.
+    agent.heartbeat(
+        last_llm_success=None, health_services=["ocr-cache.service", "nginx", "x;reboot", 7]
     )
+    host.set_service("ocr-cache.service", LoadState="loaded", ActiveState="failed")
+    host.set_service("nginx.service", LoadState="loaded", ActiveState="active")
+    agent.drop("scan.pdf")  # a document waits, and the LLM never answered
 
     assert host.run("check").returncode == 0
 
     (message,) = telegram.texts()
-    assert "its own health check fails: llm: never succeeded" in message
-    assert "covered by agentctl itself" not in message
-    (call,) = host.calls("systemd-run")
-    assert "--property=User=agent-intake-bot" in call
-    assert f"--property=LoadCredential=env:{host.config_root}/intake-bot/.env" in call
-    assert call[-1] == "health"
+    assert (
+        "its own health check fails: llm: never succeeded; service ocr-cache.service: failed"
+        in message
+    )
+    assert "nginx" not in message
+    # Nothing runs as the agent: its checks are made here, by the tools' own user.
+    assert host.calls("systemd-run") == []
+    asked = [call for call in host.calls("systemctl") if "ocr-cache.service" in call]
+    assert len(asked) == 1 and asked[0][-2:] == ["nginx", "ocr-cache.service"]
+    assert not any("x;reboot" in argument for call in host.calls("systemctl") for argument in call)
 
 
 def test_health_prints_what_it_would_send_and_sends_nothing(host, telegram):
@@ -594,6 +600,47 @@ def test_only_root_or_the_admin_group_may_use_it(host):
         shutil.rmtree(lib_dir)
     line = one_line_error(result)
     assert "only root and members of the admin group" in line
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON) or not shutil.which("setpriv"),
+    reason="needs root, the system python3 and setpriv to run agentctl as the health units do",
+)
+def test_the_tools_user_runs_the_unattended_commands_and_nothing_else(host, telegram):
+    # As pillars-health.service runs it: the tools' own user (not root, not in the admin group)
+    # with CAP_DAC_READ_SEARCH alone, owning agentctl's state directory and nothing else.
+    agent = host.add_agent("intake-bot")
+    agent.fail("empty.txt", "the file is empty")
+    host.write_config(tools_user="nobody")
+    host.state_dir.mkdir(mode=0o700, parents=True)  # StateDirectory=, given to the user
+    os.chown(host.state_dir, 65534, 65534)
+    as_the_units = (
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+        SYSTEM_PYTHON,
+    )
+    lib_dir = Path(tempfile.mkdtemp(prefix="agentctl-lib-"))
+    try:
+        lib_dir.chmod(0o755)
+        host.launcher = install_agentctl(lib_dir)
+        check = host.run("check", python=shutil.which("setpriv"), python_flags=as_the_units)
+        digest = host.run("digest", python=shutil.which("setpriv"), python_flags=as_the_units)
+        status = host.run("status", python=shutil.which("setpriv"), python_flags=as_the_units)
+    finally:
+        shutil.rmtree(lib_dir)
+
+    assert check.returncode == 0, check.stderr
+    (message,) = telegram.texts()
+    assert "1 new item(s) in failed/: empty.txt" in message
+    assert host.alert_state()["agents"]["intake-bot"]["failed"] == ["empty.txt"]
+    assert (host.state_dir / "alerts.json").stat().st_uid == 65534
+    assert digest.returncode == 0, digest.stderr
+    assert "intake-bot" in digest.stdout
+    # An operator's command is still root's or the admin group's only.
+    assert "only root and members of the admin group" in one_line_error(status)
 
 
 def test_secret_file_readable_by_others_is_refused(host):

@@ -41,6 +41,7 @@ def agentctl():
         Agent=import_agentctl("agents").Agent,
         inspect_agent=import_agentctl("snapshot").inspect_agent,
         agent_conditions=import_agentctl("checks").agent_conditions,
+        agent_own_health=import_agentctl("checks").agent_own_health,
     )
 
 
@@ -141,6 +142,35 @@ def test_no_problem_on_either_side_just_under_the_thresholds(health, agentctl, t
     own, theirs = both_reports(health, agentctl, state)
     assert theirs == {}
     assert [name for name in SHARED_PROBLEMS if not own[name]["ok"]] == []
+
+
+def test_what_only_the_agent_checks_agentctl_says_in_the_agents_words(health, agentctl, tmp_path):
+    # Documents wait, the LLM never answered, and one of HEALTH_SERVICES is down: the agent's own
+    # `health` says so, and agentctl, which runs nothing as the agent, says the same from its files.
+    state = make_state(
+        tmp_path, heartbeat_age=timedelta(0), backlog_age=60, review_age=60, costs=[]
+    )
+    beat = json.loads((state / "heartbeat.json").read_text())
+    beat["health_services"] = ["db.service"]
+    (state / "heartbeat.json").write_text(json.dumps(beat))
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text("#!/bin/sh\necho failed\nexit 3\n")
+    systemctl.chmod(0o755)
+    settings = SimpleNamespace(
+        state_dir=state, daily_budget_usd=BUDGET_USD, health_services=beat["health_services"]
+    )
+    own = {c["name"]: c for c in health.check(settings, systemctl=str(systemctl))["checks"]}
+    config = {**agentctl.DEFAULT_CONFIG, "state_root": state.parent}
+    unit = {"LoadState": "loaded", "ActiveState": "active", "ActiveEnterTimestampMonotonic": "1"}
+    now = datetime.now(UTC)
+    snapshot = agentctl.inspect_agent(agentctl.Agent(SLUG, config), unit, now)
+    finding = agentctl.agent_own_health(snapshot, {"db.service": {"ActiveState": "failed"}}, now)
+
+    failing = [
+        f"{name}: {c['detail']}" for name, c in own.items() if name in ("llm", "service db.service")
+    ]
+    assert [own["llm"]["ok"], own["service db.service"]["ok"]] == [False, False]
+    assert finding.text == f"its own health check fails: {'; '.join(failing)}"
 
 
 def test_the_role_lets_the_agent_set_a_poison_pill_aside_before_the_start_limit():

@@ -54,7 +54,11 @@ class Agent:
         )
         self.systemd = Notifier()
         self.heartbeat = Heartbeat(
-            settings.state_dir, AGENT_SLUG, __version__, settings.daily_budget_usd
+            settings.state_dir,
+            AGENT_SLUG,
+            __version__,
+            settings.daily_budget_usd,
+            settings.health_services,
         )
         self.policy = RetryPolicy(
             max_attempts=settings.http_max_attempts,

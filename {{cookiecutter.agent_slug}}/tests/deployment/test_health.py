@@ -81,6 +81,9 @@ def test_only_allowlisted_services_are_queried(home, tmp_path):
     assert services["service db.service"]["ok"] is True
     assert services["service cache.service"]["ok"] is False
     assert log.read_text().splitlines() == ["is-active -- db.service", "is-active -- cache.service"]
+    # agentctl checks the same units from the heartbeat, running nothing as the agent.
+    beat = json.loads((home.state / "heartbeat.json").read_text())
+    assert beat["health_services"] == ["db.service", "cache.service"]
 
 
 def test_health_after_restart_remembers_prices_llm_success_and_recent_failures(home):

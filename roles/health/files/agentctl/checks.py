@@ -1,10 +1,8 @@
 """What is wrong with an agent or the host: lasting problems and events since the last check."""
 
 import contextlib
-import json
 import os
 import re
-import subprocess
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,28 +11,44 @@ from .agents import Agent
 from .backup import backup_problem, read_status
 from .contract.files import read_json
 from .contract.health import (
+    Thresholds,
     backlog_detail,
     budget_detail,
     heartbeat_finding,
+    llm_finding,
     prices_detail,
     review_detail,
+    service_finding,
 )
-from .contract.layout import FAILED, sidecar_path
+from .contract.layout import FAILED, SERVICE_NAME_PATTERN, sidecar_path
 from .contract.times import utc_now
-from .errors import UsageError
 from .output import human_bytes
 from .snapshot import Snapshot, uptime_seconds
-from .systemd import AGENT_CLI_TIMEOUT_SECONDS, agent_cli_argv, journal_lines, property_int
+from .systemd import journal_lines, property_int
 
 HOST_KEY = "host"
 # A failed item older than this is not news on the very first check after installation.
 FIRST_RUN_FAILED_WINDOW = timedelta(hours=24)
 SYSTEMD_FAILURE_RESULT = re.compile(r"Failed with result '([a-z-]+)'")
 
-# Checks of the agent's own `health` that agentctl already makes itself, from the same files:
-# reporting them twice would send the same problem under two names.
-AGENT_HEALTH_CHECKS_COVERED = frozenset(
-    {"heartbeat", "backlog", "failures", "review", "budget", "prices", "disk"}
+# The agent's own `health` checks that no other check here makes: the LLM answering while documents
+# wait (at the contract's threshold, as the agent checks it) and its HEALTH_SERVICES units.
+LLM_SUCCESS_MAX_AGE = Thresholds().llm_success_max_age
+UNIT_TYPES = tuple(
+    f".{kind}"
+    for kind in (
+        "service",
+        "socket",
+        "target",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "timer",
+        "path",
+        "slice",
+        "scope",
+    )
 )
 
 
@@ -214,44 +228,38 @@ def agent_events(
     return found
 
 
-def agent_own_health(s: Snapshot) -> Finding | None:
-    """Run the agent's `health` command as the agent; return a finding for what only it checks."""
-    slug = s.agent.slug
-    if not s.agent.cli.exists():
-        return None
-    try:
-        # S603: systemd-run by full path (agent_cli_argv), an argument list, no shell.
-        result = subprocess.run(  # noqa: S603
-            agent_cli_argv(s.agent, ["health"]),
-            capture_output=True,
-            text=True,
-            timeout=AGENT_CLI_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired, UsageError) as error:
-        return Finding(
-            slug, "health", f"its own health check could not run: {error}", f"agentctl logs {slug}"
-        )
-    try:
-        report = json.loads(result.stdout)
-        checks = report["checks"]
-    except (ValueError, KeyError, TypeError):
-        first = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
-        return Finding(
-            slug,
-            "health",
-            f"its own health check could not run: {first[:300]}",
-            f"agentctl logs {slug}",
-        )
-    failing = [
-        f"{c.get('name')}: {c.get('detail')}"
-        for c in checks
-        if isinstance(c, dict)
-        and not c.get("ok")
-        and c.get("name") not in AGENT_HEALTH_CHECKS_COVERED
+def agent_own_health(s: Snapshot, services: dict, now: datetime) -> Finding | None:
+    """Return a finding for what only the agent's own `health` checks, checked the same way here.
+
+    Those are the LLM answering while documents wait (the contract's check, over the files the
+    snapshot read) and the systemd units its HEALTH_SERVICES names, as its heartbeat publishes them
+    (services: their properties from systemctl show). Nothing runs as the agent: this tool's user
+    needs no right to start anything.
+    """
+    own = [llm_finding(s.heartbeat, s.facts, now, s.backlog > 0, LLM_SUCCESS_MAX_AGE)]
+    own += [
+        service_finding(name, services.get(unit_id(name), {}).get("ActiveState"))
+        for name in health_services(s.heartbeat)
     ]
+    failing = [f"{f.name}: {f.detail}" for f in own if not f.ok]
     if not failing:
         return None
     return Finding(
-        slug, "health", f"its own health check fails: {'; '.join(failing)}", f"agentctl logs {slug}"
+        s.agent.slug,
+        "health",
+        f"its own health check fails: {'; '.join(failing)}",
+        f"agentctl logs {s.agent.slug}",
     )
+
+
+def health_services(heartbeat: dict) -> list[str]:
+    """Return the unit names of the heartbeat's health_services that are unit names at all."""
+    names = heartbeat.get("health_services")
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and SERVICE_NAME_PATTERN.match(n)]
+
+
+def unit_id(name: str) -> str:
+    """Return the name systemctl show reports a unit under: with .service when it has no type."""
+    return name if name.endswith(UNIT_TYPES) else f"{name}.service"

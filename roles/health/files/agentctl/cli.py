@@ -134,6 +134,10 @@ COMMANDS = {
 }
 
 
+# What the health role's units run as its tools' user (tools_user) rather than as root.
+UNATTENDED = frozenset({"check", "digest", "on-failure"})
+
+
 def handler(command: str):
     """Return the function running a command, importing its module only."""
     module, function = COMMANDS[command]
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(config, args)
         from .operators import require_operator  # needed once a command is known
 
-        require_operator(config, argv)
+        require_operator(config, argv, unattended=args.command in UNATTENDED)
         return run(config, args)
     except UsageError as error:
         sys.stderr.write(REDACT(f"agentctl: {error}") + "\n")

@@ -25,6 +25,7 @@ PATH, NUMBER, NON_NEGATIVE, PERCENT, WHOLE, BOOL, STRING = (
 SETTINGS = {
     "admin_group": (STRING, "pillars-admin"),
     "sudo": (BOOL, True),
+    "tools_user": (STRING, "pillars-ops"),
     "agents_dir": (PATH, "/srv/agents"),
     "state_root": (PATH, "/var/lib/agents"),
     "logs_root": (PATH, "/var/log/agents"),

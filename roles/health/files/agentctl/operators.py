@@ -13,9 +13,15 @@ from .systemd import find_command
 SELF_PATH = "/usr/local/sbin/agentctl"
 
 
-def require_operator(config: dict, argv: list[str]) -> None:
-    """Let root through; re-run an admin group member through sudo; refuse everyone else."""
+def require_operator(config: dict, argv: list[str], unattended: bool = False) -> None:
+    """Let root through; re-run an admin group member through sudo; refuse everyone else.
+
+    An unattended command (the health role's units: check, digest, on-failure) also runs as the
+    tools' own user (tools_user), which reads what it needs and cannot sudo.
+    """
     if os.geteuid() == 0:
+        return
+    if unattended and user_name(os.geteuid()) == config["tools_user"]:
         return
     group = config["admin_group"]
     try:
@@ -33,14 +39,15 @@ def require_operator(config: dict, argv: list[str]) -> None:
         os.execv(sudo, [sudo, "-n", "--", SELF_PATH, *argv])  # noqa: S606
 
 
-def operator_name() -> str:
-    name = os.environ.get("SUDO_USER")
-    if name:
-        return name
+def user_name(uid: int) -> str:
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return str(os.getuid())
+        return str(uid)
+
+
+def operator_name() -> str:
+    return os.environ.get("SUDO_USER") or user_name(os.getuid())
 
 
 def record_action(config: dict, action: str, **details) -> None:

@@ -29,6 +29,7 @@ class Snapshot:
         self.cost_today_usd = Decimal(0)
         self.calls_today = 0
         self.unpriced_models: list[str] = []
+        self.facts = DayFacts.of([])  # today's cost records, summed
 
     @property
     def budget_usd(self) -> float | None:
@@ -102,7 +103,7 @@ def inspect_agent(agent: Agent, unit: dict, now: datetime) -> Snapshot:
     snapshot.review = len(review)
     snapshot.review_oldest_seconds = max(review, default=0.0)
 
-    facts = DayFacts.of(read_cost_records(cost_file(state, now.date())))
+    facts = snapshot.facts = DayFacts.of(read_cost_records(cost_file(state, now.date())))
     snapshot.calls_today = facts.calls
     snapshot.cost_today_usd = facts.spent_usd
     snapshot.unpriced_models = unpriced_models(snapshot.heartbeat, facts, now.date())

@@ -9,10 +9,9 @@ from .agents import Agent
 from .errors import UsageError
 
 SYSTEMCTL_TIMEOUT_SECONDS = 30
-AGENT_CLI_TIMEOUT_SECONDS = 60
 
 
-# The sandbox `review` and the agent's own `health` run in: the agent's identity, settings and
+# The sandbox `review` runs the agent's CLI in: the agent's identity, settings and
 # state, and the agent unit's main restrictions (docs/contract.md). PrivateUsers= is left out:
 # it cannot be set up in every container.
 AGENT_SANDBOX_PROPERTIES = (

@@ -14,6 +14,7 @@
     prices_finding(heartbeat, facts, today)
     llm_finding(heartbeat, facts, now, waiting, max_age)
     disk_finding(path, min_free_bytes, min_free_ratio)
+    service_finding(service, state)               a HEALTH_SERVICES unit, by its ActiveState
     placed_time(item) -> float | None             when an item was put in failed/ or review/
 
 The detail texts are the ones agentctl alerts with, so an owner reading the agent's `health` and
@@ -196,6 +197,12 @@ def llm_finding(
     stale = waiting and (age is None or age > max_age)
     detail = "never succeeded" if age is None else f"last success {human_duration(age)} ago"
     return Finding("llm", not stale, detail)
+
+
+def service_finding(service: str, state: str | None) -> Finding:
+    """One unit the agent's HEALTH_SERVICES names: fine while systemd says it is active."""
+    state = state or "unknown"
+    return Finding(f"service {service}", state == "active", state)
 
 
 def disk_finding(path: Path, min_free_bytes: int, min_free_ratio: float) -> Finding:

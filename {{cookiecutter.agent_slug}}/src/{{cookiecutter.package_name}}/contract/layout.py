@@ -57,6 +57,9 @@ UNIT_SUFFIX = ".service"
 LINUX_USER_NAME_MAX_LENGTH = 32
 SLUG_MAX_LENGTH = LINUX_USER_NAME_MAX_LENGTH - len(SYSTEM_USER_PREFIX)
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9-]*")
+# A systemd unit name HEALTH_SERVICES may hold: the agent's settings refuse any other, and agentctl
+# ignores any other in a heartbeat.
+SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9@._-]+$")
 
 
 def slug_problem(slug: str) -> str | None:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from datetime import timedelta
 
-from ..contract.health import Finding, Thresholds, check_state
+from ..contract.health import Finding, Thresholds, check_state, service_finding
 from ..contract.heartbeat import read_heartbeat
 from ..contract.times import utc_now
 
@@ -41,9 +41,8 @@ def service_findings(services, systemctl: str | None) -> list[Finding]:
     findings = []
     systemctl = systemctl or shutil.which("systemctl")
     for service in services:  # an allowlist: only these units are queried
-        name = f"service {service}"
         if systemctl is None:
-            findings.append(Finding(name, False, "systemctl is not available here"))
+            findings.append(Finding(f"service {service}", False, "systemctl is not available here"))
             continue
         result = subprocess.run(  # noqa: S603 - fixed binary, validated unit name, no shell
             [systemctl, "is-active", "--", service],
@@ -52,8 +51,7 @@ def service_findings(services, systemctl: str | None) -> list[Finding]:
             timeout=SYSTEMCTL_TIMEOUT_SECONDS,
             check=False,
         )
-        state_text = result.stdout.strip() or "unknown"
-        findings.append(Finding(name, state_text == "active", state_text))
+        findings.append(service_finding(service, result.stdout.strip()))
     return findings
 
 

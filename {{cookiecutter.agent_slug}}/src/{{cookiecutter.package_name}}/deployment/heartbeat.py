@@ -20,7 +20,14 @@ def now_iso() -> str:
 class Heartbeat:
     """Keep the agent's vital signs in memory and write them atomically on every loop."""
 
-    def __init__(self, state_dir: Path, agent: str, version: str, budget_usd: float):
+    def __init__(
+        self,
+        state_dir: Path,
+        agent: str,
+        version: str,
+        budget_usd: float,
+        health_services: tuple[str, ...] = (),
+    ):
         self.path = state_dir / HEARTBEAT_FILE
         self.data = {
             "agent": agent,
@@ -35,6 +42,9 @@ class Heartbeat:
             "budget_usd": budget_usd,
             "budget_reached": False,
             "unknown_price_models": [],
+            # HEALTH_SERVICES as the settings validated them: agentctl checks them from here,
+            # without running anything as the agent.
+            "health_services": list(health_services),
             "status": "starting",
         }
         self.data.update(carried_over(read_heartbeat(state_dir)))

@@ -7,15 +7,15 @@ unit names; `clean` normalises the text before it is checked.
 """
 
 import math
-import re
 from collections import namedtuple
 from pathlib import Path
+
+from ..contract.layout import SERVICE_NAME_PATTERN
 
 # Baked answers: whether this agent was made with Telegram alerts (its settings are shown in
 # .env.example only then; they are read either way).
 TELEGRAM_ALERTS = {{ "True" if cookiecutter.telegram_alerts == "yes" else "False" }}
 BAKED = "chosen at bake time"
-SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9@._-]+$")
 # Kinds a setting is read as; `services` is a comma-separated list of systemd unit names,
 # `percentages` a comma-separated list of whole numbers from 1 to 100.
 TEXT, WHOLE, NUMBER, PATH, SERVICES = "text", "whole number", "number", "path", "services"

@@ -6,7 +6,13 @@ from datetime import timedelta
 
 from ..agents import discover_agents, load_agent_secrets
 from ..alerts import advance, compose_alert, deliver, enqueue, load_state, save_state, state_lock
-from ..checks import agent_conditions, agent_events, agent_own_health, host_conditions
+from ..checks import (
+    agent_conditions,
+    agent_events,
+    agent_own_health,
+    health_services,
+    host_conditions,
+)
 from ..contract.times import iso, parse_time, utc_now
 from ..errors import EXIT_OK, EXIT_PROBLEM
 from ..output import logger, say
@@ -23,6 +29,15 @@ PING_TIMEOUT_SECONDS = 10
 AGENT_ALERTS = frozenset({"budget", "prices"})
 
 
+def own_health_services(config: dict, snapshots: list) -> dict:
+    """Return {unit: properties} of every HEALTH_SERVICES unit the agents' heartbeats name."""
+    if not config["run_agent_health"]:
+        return {}
+    names = sorted({name for s in snapshots for name in health_services(s.heartbeat)})
+    # An error here shows as "unknown" states; the host finding already names a broken systemctl.
+    return systemctl_show(names)[0] if names else {}
+
+
 def run_check(config: dict, *, send: bool) -> tuple[int, int]:
     """Run every check; with send, update the alert state and deliver. Return (problems, exit)."""
     now, now_monotonic = utc_now(), time.monotonic()
@@ -35,14 +50,16 @@ def run_check(config: dict, *, send: bool) -> tuple[int, int]:
         units, error = systemctl_show([a.unit for a in agents])
         findings = host_conditions(config, error)
         remembered_agents = state["agents"]
-        for agent in agents:
-            snapshot = inspect_agent(agent, units.get(agent.unit, {}), now)
+        snapshots = [inspect_agent(a, units.get(a.unit, {}), now) for a in agents]
+        services = own_health_services(config, snapshots)
+        for snapshot in snapshots:
+            agent = snapshot.agent
             findings += agent_conditions(snapshot, config, now, now_monotonic)
             remembered = remembered_agents.get(agent.slug, {})
             findings += agent_events(snapshot, config, remembered, last_check, now)
             # A unit that is not running is the problem already; its own check would only echo it.
             if config["run_agent_health"] and snapshot.unit.get("ActiveState") == "active":
-                own = agent_own_health(snapshot)
+                own = agent_own_health(snapshot, services, now)
                 if own:
                     findings.append(own)
             remembered_agents[agent.slug] = {
