@@ -13,27 +13,13 @@ from ..contract.health import Finding, Thresholds, check_state, service_finding
 from ..contract.heartbeat import read_heartbeat
 from ..contract.times import utc_now
 
-# The thresholds agentctl also checks are agentctl's role defaults (roles/health/defaults/main.yml:
-# health_heartbeat_max_age_minutes, health_backlog_max_age_minutes), so both sides say the same
-# thing about the same state; check() takes other values as parameters.
-HEARTBEAT_MAX_AGE = timedelta(minutes=10)
-BACKLOG_MAX_AGE = timedelta(minutes=30)
-FAILURES_WINDOW = timedelta(hours=24)
-LLM_SUCCESS_MAX_AGE = timedelta(hours=6)
-MIN_FREE_BYTES = 200 * 1024 * 1024
-MIN_FREE_RATIO = 0.05
+# Every threshold is the contract's default (contract.health.Thresholds), the one agentctl uses
+# too, so both sides say the same thing about the same state; check() takes other heartbeat and
+# backlog ages as parameters.
+DEFAULTS = Thresholds()
+HEARTBEAT_MAX_AGE = timedelta(seconds=DEFAULTS.heartbeat_max_age)
+BACKLOG_MAX_AGE = timedelta(seconds=DEFAULTS.backlog_max_age)
 SYSTEMCTL_TIMEOUT_SECONDS = 5
-
-
-def thresholds(heartbeat_max_age: timedelta, backlog_max_age: timedelta) -> Thresholds:
-    return Thresholds(
-        heartbeat_max_age=heartbeat_max_age.total_seconds(),
-        backlog_max_age=backlog_max_age.total_seconds(),
-        failures_window=FAILURES_WINDOW.total_seconds(),
-        llm_success_max_age=LLM_SUCCESS_MAX_AGE.total_seconds(),
-        min_free_bytes=MIN_FREE_BYTES,
-        min_free_ratio=MIN_FREE_RATIO,
-    )
 
 
 def service_findings(services, systemctl: str | None) -> list[Finding]:
@@ -65,9 +51,11 @@ def check(
     """Return {"status": "ok"|"problem", "checks": [...]} for this agent's state directory."""
     now = utc_now()
     state = settings.state_dir
-    findings = check_state(
-        state, settings.daily_budget_usd, thresholds(heartbeat_max_age, backlog_max_age), now
+    limits = DEFAULTS._replace(
+        heartbeat_max_age=heartbeat_max_age.total_seconds(),
+        backlog_max_age=backlog_max_age.total_seconds(),
     )
+    findings = check_state(state, settings.daily_budget_usd, limits, now)
     findings += service_findings(settings.health_services, systemctl)
     return {
         "agent": read_heartbeat(state).get("agent"),
