@@ -132,7 +132,7 @@ class DocumentIntake(Job):
     def start(self, settings) -> None:
         self.reading = reading_options(settings)
         if self.reading.ocr:
-            check_ocr(self.reading.languages)
+            check_ocr(self.reading.languages, settings.state_dir)
         if settings.people_csv is not None:
             count = self.people.import_csv(settings.people_csv)
             logger.info("Loaded %d people from %s", count, settings.people_csv)

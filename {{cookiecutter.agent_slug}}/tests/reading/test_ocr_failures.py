@@ -4,7 +4,9 @@ A stand-in `tesseract` (or `pdftoppm`) put first on PATH acts out each failure; 
 do everything else. Each run is bounded: the tool's timeout, its memory, CPU and file-size limits.
 """
 
+import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -153,6 +155,42 @@ def test_the_start_check_names_the_package_to_install(tmp_path, monkeypatch, fak
         "OCR_ENABLED=true but tesseract is not installed: apt install tesseract-ocr "
         "tesseract-ocr-fra tesseract-ocr-eng (Debian) or set OCR_ENABLED=false"
     )
+
+
+def test_a_passed_start_check_is_kept_while_its_files_stay_the_same(tmp_path, monkeypatch):
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True)
+    installed = Path(re.search(r'"([^"]+)"', listed.stdout).group(1))
+    tessdata = tmp_path / "tessdata"
+    tessdata.mkdir()
+    for code in ("fra", "eng"):
+        (tessdata / f"{code}.traineddata").symlink_to(installed / f"{code}.traineddata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tessdata))
+    state = tmp_path / "state"
+    state.mkdir()
+
+    check_ocr("fra+eng", state)  # the real tools run; the verdict names the files they found
+    kept = json.loads((state / "ocr-check.json").read_text(encoding="utf-8"))
+    assert Path(kept["tessdata"]) == tessdata
+    assert str(tessdata / "eng.traineddata") in kept["files"]
+
+    def no_tool(*args, **kwargs):
+        raise AssertionError(f"a tool ran: {args[0]}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(subprocess, "run", no_tool)
+        check_ocr("fra+eng", state)  # the same files: taken without running a tool
+        with pytest.raises(AssertionError, match="a tool ran"):
+            check_ocr("fra", state)  # other languages: checked again
+
+    (tessdata / "eng.traineddata").unlink()  # the language pack removed since
+    with pytest.raises(SetupError, match="tesseract has no eng; install tesseract-ocr-eng"):
+        check_ocr("fra+eng", state)
+
+    (tessdata / "eng.traineddata").symlink_to(installed / "eng.traineddata")
+    check_ocr("fra+eng", state)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the tools uninstalled since
+    with pytest.raises(SetupError, match="tesseract is not installed"):
+        check_ocr("fra+eng", state)
 
 
 def test_the_agent_refuses_to_start_without_tesseract_in_one_line(home, tmp_path):

@@ -89,9 +89,12 @@ class Document:
         return bool(self.scanned_pages)
 
 
-def check_ocr(languages: str) -> None:
-    """Raise SetupError unless tesseract (with these languages) and pdftoppm can run."""
-    ocr.check(languages)
+def check_ocr(languages: str, state_dir: Path | None = None) -> None:
+    """Raise SetupError unless tesseract (with these languages) and pdftoppm can run.
+
+    With state_dir, the verdict is kept there and taken again while the files are the same.
+    """
+    ocr.check(languages, state_dir)
 
 
 def read_document(path: Path, data: bytes, options: ReadOptions) -> Document:

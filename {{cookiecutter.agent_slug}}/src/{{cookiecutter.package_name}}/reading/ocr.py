@@ -1,13 +1,22 @@
 """Local OCR with Debian's tesseract-ocr, one page at a time, as a bounded child process.
 
 Languages come from OCR_LANGUAGES (tesseract's `fra+ara+eng` form); at start the agent checks that
-tesseract is there and has each of them, and says which Debian package to install otherwise.
+tesseract is there and has each of them, and says which Debian package to install otherwise. The
+check runs two tools, about 30 ms of every start: its verdict is kept in the state directory
+(ocr-check.json) with the identity of the files it found (both tools and each language's
+traineddata), and a start that finds the same files takes it without running them. An upgrade, a
+removed language pack or another PATH or TESSDATA_PREFIX runs the whole check again.
 """
 
+import contextlib
+import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
+from ..contract.files import atomic_write_json
 from ..runtime.protocol import SetupError
 from . import tools
 
@@ -22,6 +31,9 @@ PAGE_SEGMENTATION = "3"
 SCAN_THRESHOLDING = "0"
 PHOTO_THRESHOLDING = "2"
 CHECK_TIMEOUT_SECONDS = 20
+CHECK_FILE = "ocr-check.json"
+# tesseract 5's header: List of available languages in "/usr/share/tesseract-ocr/5/tessdata/" (3):
+TESSDATA_IN_HEADER = re.compile(r'"([^"]+)"')
 
 
 def package(language: str) -> str:
@@ -34,16 +46,60 @@ def install_line(languages: str) -> str:
     return "apt install " + " ".join(dict.fromkeys(names))
 
 
-def check(languages: str) -> None:
+def check(languages: str, state_dir: Path | None = None) -> None:
     """Raise SetupError when OCR cannot run: a tool or a language is missing, or the setting is bad.
 
-    Each message is one line naming the Debian package to install or the setting to change.
+    Each message is one line naming the Debian package to install or the setting to change. With
+    state_dir, a verdict kept there for the same files is taken without running the tools.
     """
     if not LANGUAGES_PATTERN.match(languages):
         raise SetupError(
             f"OCR_LANGUAGES={languages} is not a list of tesseract languages such as fra+ara+eng; "
             "fix it in .env"
         )
+    record = state_dir / CHECK_FILE if state_dir is not None else None
+    if record is not None and _kept_verdict_holds(record, languages):
+        return
+    tessdata = _run_check(languages)
+    verdict = _verdict(languages, tessdata) if tessdata else None
+    if record is not None and verdict is not None:
+        with contextlib.suppress(OSError):  # a kept verdict only saves time: checked next start
+            atomic_write_json(record, verdict)
+
+
+def _kept_verdict_holds(record: Path, languages: str) -> bool:
+    """Whether record holds a passed check of languages over the very files found now."""
+    try:
+        kept = json.loads(record.read_bytes())
+        return kept == _verdict(languages, str(kept["tessdata"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
+
+
+def _verdict(languages: str, tessdata: str) -> dict | None:
+    """Return a passed check's record: the files it found, their identity; None if one is gone."""
+    environment = tools.child_environment()
+    found = [shutil.which(tool, path=environment["PATH"]) for tool in (TESSERACT, PDFTOPPM)]
+    if None in found:
+        return None
+    traineddata = [os.path.join(tessdata, f"{code}.traineddata") for code in languages.split("+")]
+    files = {}
+    for path in (*found, *traineddata):
+        try:
+            info = os.stat(path)  # the installed file behind a link
+        except OSError:
+            return None
+        files[path] = [info.st_ino, info.st_size, info.st_mtime_ns]
+    return {
+        "languages": languages,
+        "tessdata": tessdata,
+        "environment": {name: environment.get(name) for name in ("PATH", "TESSDATA_PREFIX")},
+        "files": files,
+    }
+
+
+def _run_check(languages: str) -> str | None:
+    """Run both tools; raise SetupError when one is missing; return tesseract's tessdata folder."""
     off = "or set OCR_ENABLED=false"
     try:
         listed = subprocess.run(  # noqa: S603 (a fixed argv, no shell)
@@ -71,7 +127,8 @@ def check(languages: str) -> None:
             f"({install_line(languages)}) {off}"
         )
     # The first line is a header ("List of available languages in ... (3):").
-    available = {line.strip() for line in output.splitlines()[1:] if line.strip()}
+    lines = output.splitlines()
+    available = {line.strip() for line in lines[1:] if line.strip()}
     missing = [code for code in languages.split("+") if code not in available]
     if missing:
         raise SetupError(
@@ -97,6 +154,8 @@ def check(languages: str) -> None:
         raise SetupError(
             f"pdftoppm -v did not answer in {CHECK_TIMEOUT_SECONDS}s; reinstall poppler-utils {off}"
         ) from None
+    header = TESSDATA_IN_HEADER.search(lines[0]) if lines else None
+    return header.group(1) if header else None
 
 
 def recognise(
