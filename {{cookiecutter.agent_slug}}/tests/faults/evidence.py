@@ -34,6 +34,7 @@ STATE_ENTRIES = frozenset(
         "agent.lock",
         "items.lock",
         "snapshot.lock",
+        "ocr-check.json",
     }
 )
 # Item actions that may happen once per attempt, and the moves that may happen once per item.

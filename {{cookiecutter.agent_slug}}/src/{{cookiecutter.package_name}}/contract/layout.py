@@ -45,6 +45,8 @@ GATE_FILE = "items.lock"
 # cannot take its next item first, however soon it comes back for it.
 TURNSTILE_FILE = "snapshot.lock"
 LOG_FILE = "agent.log"
+# The OCR start check's verdict, with the identity of the files it found (reading/ocr.py).
+OCR_CHECK_FILE = "ocr-check.json"
 SIDECAR_SUFFIX = ".why.json"
 COST_FILE_SUFFIX = ".jsonl"
 # Hidden temp files of the atomic writes: name them so that nothing counts them as items.

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from ..contract.files import atomic_write_json
+from ..contract.layout import OCR_CHECK_FILE
 from ..runtime.protocol import SetupError
 from . import tools
 
@@ -31,7 +32,6 @@ PAGE_SEGMENTATION = "3"
 SCAN_THRESHOLDING = "0"
 PHOTO_THRESHOLDING = "2"
 CHECK_TIMEOUT_SECONDS = 20
-CHECK_FILE = "ocr-check.json"
 # tesseract 5's header: List of available languages in "/usr/share/tesseract-ocr/5/tessdata/" (3):
 TESSDATA_IN_HEADER = re.compile(r'"([^"]+)"')
 
@@ -57,7 +57,7 @@ def check(languages: str, state_dir: Path | None = None) -> None:
             f"OCR_LANGUAGES={languages} is not a list of tesseract languages such as fra+ara+eng; "
             "fix it in .env"
         )
-    record = state_dir / CHECK_FILE if state_dir is not None else None
+    record = state_dir / OCR_CHECK_FILE if state_dir is not None else None
     if record is not None and _kept_verdict_holds(record, languages):
         return
     tessdata = _run_check(languages)
