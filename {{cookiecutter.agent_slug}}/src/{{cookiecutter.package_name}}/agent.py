@@ -192,12 +192,15 @@ class Agent:
     def settle(self, *syncs) -> None:
         """Make what was recorded or moved and is not durable yet durable, together with syncs.
 
-        The noted audit entries, the last cost record, archived originals and the folders of a
-        move left to it (inbox.settle), all issued together: an item's next effect waits for it.
+        The noted audit entries, the last cost record, the database's commits, archived originals
+        and the folders of a move left to it (inbox.settle), all issued together: an item's next
+        effect waits for it.
         """
         pending = [self.audit.sync] if self.audit.unsynced else []
         if self.ledger.unsynced is not None:
             pending.append(self.ledger.sync)
+        if self.db.owed:
+            pending.append(self.db.sync)
         self.inbox.settle(*pending, *syncs)
 
     def budget_reached(self) -> bool:
@@ -239,8 +242,13 @@ class Agent:
             if time.monotonic() - self.heartbeat_written < HEARTBEAT_RUNNING_SECONDS:
                 return
         else:
-            # Idle or stopping: checkpoint the audit chain's head (audit.head).
+            # Idle or stopping: checkpoint the audit chain's head (audit.head), and make the
+            # counts and marks committed since the last decision durable.
             self.audit.checkpoint()
+            try:
+                self.db.sync()
+            except OSError as error:
+                logger.warning("Cannot sync the database: %s", error)
         self.heartbeat_written = time.monotonic()
         spent = self.ledger.spent_today()
         try:

@@ -222,6 +222,7 @@ CALLS = {
         lambda database, text, number: database.effect_failed(text, text, number)
     ),
     "write": call_write,
+    "sync": adds_nothing(lambda database, text, number: database.sync()),
     "close": call_close,
 }
 

@@ -11,6 +11,7 @@ import pytest
 from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.observability import audit, costs
+from {{ cookiecutter.package_name }}.reliability import effects
 from {{ cookiecutter.package_name }}.reliability import inbox as inbox_module
 from {{ cookiecutter.package_name }}.reliability.inbox import (
     SETTLE_POLL_SECONDS,
@@ -18,6 +19,7 @@ from {{ cookiecutter.package_name }}.reliability.inbox import (
     Inbox,
 )
 from {{ cookiecutter.package_name }}.runtime import gateway, recovery
+from {{ cookiecutter.package_name }}.security import db as db_module
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\nDocument type: referral\n"
 UNIQUE_PDF_TEXT = "Client: Youssef Benali"
@@ -443,6 +445,82 @@ def test_a_move_left_to_the_next_settle_is_synced_there_once(tmp_path, monkeypat
     synced.clear()
     inbox.settle()
     assert synced == []  # each owed folder once
+
+
+class WalSyncWatch:
+    """The os module of security/db.py, telling each fdatasync of the database's WAL."""
+
+    def __init__(self, wal, on_sync):
+        self.wal, self.on_sync = wal, on_sync
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def fdatasync(self, fd):
+        os.fdatasync(fd)
+        if os.fstat(fd).st_ino == os.stat(self.wal).st_ino:
+            self.on_sync()
+
+
+def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home, monkeypatch):
+    """The database runs synchronous=NORMAL: a commit is durable only once its WAL is synced.
+
+    Each act (the input leaving processing/, its result named, its message sent) must come after
+    a WAL sync that followed every decision before it (a transaction: the item's end state with
+    the effects it owes), or a power cut could leave the act without the row that decided it: a
+    file in done/ whose item never became done, with its result and message never queued. The
+    counts and marks committed alone (an attempt, a try, an effect sent) are synced when the
+    agent idles.
+    """
+    home.drop("letter.txt", JANE)
+    agent = home.agent()
+    events = []
+
+    def traced(statement):
+        verb = statement.split(None, 1)[0].upper()
+        if verb == "COMMIT":
+            events.append("decision")
+        elif verb in {"INSERT", "UPDATE", "DELETE"}:
+            events.append("write")
+
+    agent.db.connection.set_trace_callback(traced)
+    monkeypatch.setattr(
+        db_module, "os", WalSyncWatch(f"{agent.db.path}-wal", lambda: events.append("synced"))
+    )
+    real_move, real_rename = inbox_module.move_without_overwrite, effects.rename_no_replace
+
+    def move(path, directory, *args, **kwargs):
+        events.append(f"move to {directory.name}")
+        return real_move(path, directory, *args, **kwargs)
+
+    def rename(source, target):
+        events.append("result named")
+        return real_rename(source, target)
+
+    real_send = agent.notifier.send
+
+    def send(text):
+        events.append("sent")
+        return real_send(text)
+
+    monkeypatch.setattr(inbox_module, "move_without_overwrite", move)
+    monkeypatch.setattr(effects, "rename_no_replace", rename)
+    monkeypatch.setattr(agent.notifier, "send", send)
+
+    assert agent.run_once() == 1
+    agent.write_heartbeat("idle")
+
+    acts = {"move to done", "result named", "sent"}
+    assert acts <= set(events)
+    owed = False
+    for event in events:
+        if event in acts:
+            assert not owed, f"{event} acted on a decision not yet synced: {events}"
+        owed = (owed or event == "decision") and event != "synced"
+    last_write = max(i for i, event in enumerate(events) if event in {"write", "decision"})
+    assert "synced" in events[last_write:], f"the idle agent left commits unsynced: {events}"
+    agent.close()
+    assert home.files("done") == ["letter.txt"]
 
 
 def test_a_done_item_s_move_is_durable_before_its_result_is_named(home, monkeypatch):

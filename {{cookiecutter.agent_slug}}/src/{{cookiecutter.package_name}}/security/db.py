@@ -13,6 +13,7 @@ IMMEDIATE so they never deadlock.
 
 import json
 import logging
+import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -41,6 +42,9 @@ class Database:
         # which recovery handles like a crash (the item is tried again). FULL would fsync each one.
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000:d}")
+        # Commits whose WAL frames are not fdatasynced yet (see sync()): any at all (unsynced),
+        # and among them a decision that the next act depends on (owed, see write()).
+        self.unsynced = self.owed = False
         with self.write():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -53,6 +57,26 @@ class Database:
     def close(self) -> None:
         self.connection.close()
 
+    def sync(self) -> None:
+        """Make the commits so far durable: fdatasync the write-ahead log they are in.
+
+        NORMAL leaves each commit in the WAL without a sync. The runtime calls this with its other
+        syncs before anything acts on a decision (owed: the input's move, a result, a message), so
+        a power cut never leaves a move or an effect without the row that decided it, and when the
+        agent idles or stops.
+        """
+        if not self.unsynced:
+            return
+        self.unsynced = self.owed = False
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # no log: the last connection checkpointed it into the database, synced
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
     @contextmanager
     def write(self):
         """Run the block in one immediate write transaction."""
@@ -63,6 +87,19 @@ class Database:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+        self.unsynced = self.owed = True
+
+    def _count_one(self, statement: str, parameters: tuple) -> sqlite3.Row | None:
+        """Run one statement that counts or marks (an attempt, a try, an effect sent) on its own.
+
+        A single statement is atomic without a BEGIN and COMMIT to pay for. Its commit is synced
+        with the next decision's or when the agent idles, not before the next act: a power cut
+        that loses it costs one more attempt or one more delivery, which a send and its mark,
+        never one atomic step, can cost anyway. Return its first row (RETURNING).
+        """
+        row = self.connection.execute(statement, parameters).fetchone()
+        self.unsynced = True
+        return row
 
     def count(self, table: str) -> int:
         queries = {
@@ -82,17 +119,13 @@ class Database:
     def start_attempt(self, content_hash: str, item_id: str, name: str) -> int:
         """Record one more attempt at an item before working on it; return the attempt number."""
         now = now_iso()
-        with self.write() as db:
-            db.execute(
-                "INSERT INTO items (content_hash, item_id, name, status, attempts, received,"
-                " updated) VALUES (?, ?, ?, 'processing', 1, ?, ?)"
-                " ON CONFLICT(content_hash) DO UPDATE SET attempts = attempts + 1,"
-                " status = 'processing', updated = excluded.updated",
-                (content_hash, item_id, name, now, now),
-            )
-            return db.execute(
-                "SELECT attempts FROM items WHERE content_hash = ?", (content_hash,)
-            ).fetchone()[0]
+        return self._count_one(
+            "INSERT INTO items (content_hash, item_id, name, status, attempts, received,"
+            " updated) VALUES (?, ?, ?, 'processing', 1, ?, ?)"
+            " ON CONFLICT(content_hash) DO UPDATE SET attempts = attempts + 1,"
+            " status = 'processing', updated = excluded.updated RETURNING attempts",
+            (content_hash, item_id, name, now, now),
+        )[0]
 
     def reset_attempts(self, content_hash: str) -> None:
         """Give a failed item a fresh set of attempts (a human asked for a retry)."""
@@ -273,17 +306,16 @@ class Database:
 
     def effect_started(self, key: str) -> int:
         """Count one more delivery of an effect before making it; return its number."""
-        with self.write() as db:
-            db.execute("UPDATE effects SET tries = tries + 1 WHERE key = ?", (key,))
-            row = db.execute("SELECT tries FROM effects WHERE key = ?", (key,)).fetchone()
-            return row[0] if row else 0
+        row = self._count_one(
+            "UPDATE effects SET tries = tries + 1 WHERE key = ? RETURNING tries", (key,)
+        )
+        return row[0] if row else 0
 
     def effect_sent(self, key: str) -> None:
-        with self.write() as db:
-            db.execute(
-                "UPDATE effects SET status = 'sent', sent = ?, error = NULL WHERE key = ?",
-                (now_iso(), key),
-            )
+        self._count_one(
+            "UPDATE effects SET status = 'sent', sent = ?, error = NULL WHERE key = ?",
+            (now_iso(), key),
+        )
 
     def effect_failed(self, key: str, error: str, next_try: float | None) -> None:
         """Record a failed delivery: try again at next_try, or give up (None)."""
