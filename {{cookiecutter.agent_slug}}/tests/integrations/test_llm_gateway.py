@@ -3,6 +3,7 @@ record's pages, images and read_via, and the refusals that need no HTTP call."""
 
 import json
 import logging
+import os
 from datetime import timedelta
 
 import pytest
@@ -207,6 +208,38 @@ def test_todays_spend_counts_in_the_estimate(make_agent, llm_stub, home):
 
     assert llm_stub.requests == []
     assert [r["item_id"] for r in cost_records(home)] == ["earlier"]
+
+
+def test_a_call_is_made_only_once_the_record_of_the_one_before_is_durable(
+    make_agent, llm_stub, home, monkeypatch
+):
+    agent = make_agent("anthropic")
+    synced = []
+    real_fdatasync = costs.os.fdatasync
+
+    class SyncWatch:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def fdatasync(self, fd):
+            synced.append(len(cost_records(home)))
+            real_fdatasync(fd)
+
+    monkeypatch.setattr(costs, "os", SyncWatch())
+    real_complete = agent.gateway.provider().complete
+    at_each_call = []
+
+    def complete(*args, **kwargs):
+        at_each_call.append(list(synced))
+        return real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(agent.gateway.provider(), "complete", complete)
+    ask(agent)
+    assert synced == []  # the record waits for the item's next sync point
+    ask(agent)
+
+    assert at_each_call == [[], [1]]  # the second call after the first record's fdatasync
+    assert len(cost_records(home)) == 2
 
 
 def test_the_unknown_price_alert_names_the_model_that_answered(make_agent, llm_stub, caplog):

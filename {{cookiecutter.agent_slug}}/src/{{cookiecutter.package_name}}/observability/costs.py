@@ -72,9 +72,10 @@ class CostLedger:
     def spent_today(self) -> float:
         """Return today's spend in USD (read from today's file once per day).
 
-        The budget acts on it: a record not yet synced is made durable first.
+        The last record may not be durable yet: what acts on the spend syncs first (a call
+        allowed by the budget, see Gateway.ask; an alert, sent after the runtime's
+        settle).
         """
-        self.sync()
         day = today_utc()
         if day != self._day:
             self._day = day
@@ -101,8 +102,8 @@ class CostLedger:
         """Write one cost record and return it; sync() makes it durable.
 
         The record is written at once (a killed process loses nothing) and fdatasynced with the
-        item's next sync point (the runtime's settle, before the input moves), or before anything
-        reads the spend (spent_today(), the budget): nothing acts on a record not yet durable.
+        item's next sync point (the runtime's settle, before the input moves or an alert is
+        sent), or before the budget allows another call: nothing acts on a record not yet durable.
 
         The model the server says answered is priced (a router or an alias may answer with
         another model than the one asked for); the record keeps both ids and how the price was

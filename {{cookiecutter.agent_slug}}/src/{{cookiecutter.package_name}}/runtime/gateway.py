@@ -157,6 +157,9 @@ class Gateway:
                 f"LLM_PROVIDER={self.settings.llm_provider} with "
                 f"LLM_VISION={self.settings.llm_vision} does not read {', '.join(unread)}"
             )
+        # A call allowed by the budget acts on the spend so far: the record of the call before
+        # (an earlier call of the same item) is made durable first.
+        self.agent.ledger.sync()
         if self.budget_reached():
             raise BudgetReached
         agent, provider, model = self.agent, self.provider(), self.settings.llm_model
