@@ -39,11 +39,24 @@ TAIL_READ_BYTES = 64 * 1024
 CHECKPOINT_ENTRIES = 64
 
 
+def canonical_json(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def entry_hash(entry: dict) -> str:
     """Hash an entry (without its own hash field) canonically."""
     body = {key: value for key, value in entry.items() if key != "hash"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def sealed_line(body: dict) -> tuple[str, bytes]:
+    """Return the hash of an entry's body and the log line holding both, encoded once.
+
+    The line is the canonical form the hash is taken over, with the hash added as its last key.
+    """
+    canonical = canonical_json(body)
+    digest = hashlib.sha256(canonical).hexdigest()
+    return digest, canonical[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
 
 
 # Values JSON reads back as they were written: a flat detail of these is hashed as it is.
@@ -225,9 +238,8 @@ class AuditLog:
                 "detail": as_read_back(detail),
                 "prev": self.last_hash,
             }
-            entry["hash"] = entry_hash(entry)
-            line = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-            data = line.encode("utf-8")
+            digest, data = sealed_line(entry)
+            entry["hash"] = digest
             written = os.write(fd, data)
             if written != len(data):
                 # A torn line: the next lock finds the size changed and cuts it off.
