@@ -170,7 +170,7 @@ def free_path(directory: Path, name: str) -> Path:
     candidate = directory / name
     stem, suffix = candidate.stem, candidate.suffix
     counter = 2
-    while candidate.exists() or candidate.is_symlink():
+    while os.path.lexists(candidate):  # a name is taken by a dangling link too
         candidate = directory / f"{stem}-{counter}{suffix}"
         counter += 1
     return candidate
