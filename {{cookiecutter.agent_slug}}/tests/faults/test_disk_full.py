@@ -22,6 +22,7 @@ import rig
 from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.observability import audit, costs
 from {{ cookiecutter.package_name }}.observability.audit import AuditError
+from {{ cookiecutter.package_name }}.security import db as db_module
 from {{ cookiecutter.package_name }}.security.db import Database
 
 pytestmark = pytest.mark.faults
@@ -92,12 +93,15 @@ class FailingOs:
         return os.fdatasync(fd)
 
 
-def attach(monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, costs, files)):
-    """Route the agent's writes through disk."""
+def attach(
+    monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, costs, files, db_module)
+):
+    """Route the agent's writes through disk: files, their syncs, the database's log's sync, and
+    every SQLite write (a transaction, or a count or mark committed alone)."""
     for module in modules:
         monkeypatch.setattr(module, "os", FailingOs(disk))
     if database:
-        write = Database.write
+        write, count_one = Database.write, Database._count_one
 
         @contextmanager
         def failing_write(self):
@@ -105,7 +109,12 @@ def attach(monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, co
             with write(self) as connection:
                 yield connection
 
+        def failing_count_one(self, statement, parameters):
+            disk.spend_sql()
+            return count_one(self, statement, parameters)
+
         monkeypatch.setattr(Database, "write", failing_write)
+        monkeypatch.setattr(Database, "_count_one", failing_count_one)
 
 
 def drop_batch(home) -> dict[str, tuple]:
