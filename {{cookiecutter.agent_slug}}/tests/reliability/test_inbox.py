@@ -523,6 +523,33 @@ def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home
     assert home.files("done") == ["letter.txt"]
 
 
+def test_recovery_syncs_the_dead_process_s_commits_before_it_acts_on_them(home, monkeypatch):
+    digest = hashlib.sha256(JANE.encode()).hexdigest()
+    home.agent().close()
+    dead = agent_module.Agent(home.settings())  # decides the item, then dies before the move
+    dead.db.start_attempt(digest, digest[:16], "letter.txt")
+    dead.db.finish_item(digest, "done", outbox=f"{digest[:16]}.json")
+    (home.state / "processing" / "letter.txt").write_text(JANE)
+    events = []
+    real_move = inbox_module.move_without_overwrite
+
+    def move(path, directory, *args, **kwargs):
+        events.append(f"move to {directory.name}")
+        return real_move(path, directory, *args, **kwargs)
+
+    monkeypatch.setattr(inbox_module, "move_without_overwrite", move)
+    monkeypatch.setattr(
+        db_module, "os", WalSyncWatch(f"{dead.db.path}-wal", lambda: events.append("synced"))
+    )
+    agent = home.agent()  # start() recovers processing/: the decided item gets its last move
+    agent.close()
+    dead.db.close()
+
+    assert home.files("done") == ["letter.txt"]
+    assert "move to done" in events
+    assert "synced" in events[: events.index("move to done")], events
+
+
 def test_a_done_item_s_move_is_durable_before_its_result_is_named(home, monkeypatch):
     home.drop("letter.txt", JANE)
     agent = home.agent()

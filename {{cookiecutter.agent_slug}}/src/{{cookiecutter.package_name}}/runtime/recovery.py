@@ -22,6 +22,9 @@ def recover(agent) -> None:
     MAX_CRASHES deaths of the process is taken for their cause and goes to failed/.
     """
     inbox, db = agent.inbox, agent.db
+    # The rows acted on below were committed by the process that died, maybe never synced (its
+    # page cache still holds them after a kill): durable first, as any act's decision is.
+    db.sync()
     for temp in inbox.remove_temp_files():
         logger.info("Removed %s, left by an interrupted write", temp.name)
     for path in inbox.leftovers():
