@@ -445,7 +445,9 @@ def _timed_once(bench: Bench, env_file: Path, documents: int) -> tuple[float, Pa
     return elapsed, state
 
 
-def _timed_loop(bench: Bench, documents: int, code: str = RENAME_LOOP_CODE) -> float:
+def _timed_loop(
+    bench: Bench, documents: int, code: str = RENAME_LOOP_CODE, what: str = "the rename+fsync loop"
+) -> float:
     loop = bench.scratch("loop")
     for folder in ("incoming", "processing", "done", "archive", "outbox"):
         (loop / folder).mkdir()
@@ -453,7 +455,7 @@ def _timed_loop(bench: Bench, documents: int, code: str = RENAME_LOOP_CODE) -> f
     elapsed, _ = run_command(
         [str(bench.agent.python), "-c", code, str(loop)],
         env=clean_environment(),
-        what="the rename+fsync loop" if code == RENAME_LOOP_CODE else "the agent's syncs alone",
+        what=what,
     )
     return elapsed
 
@@ -487,8 +489,9 @@ def throughput(bench: Bench, documents: int) -> Row:
         empty = _timed_loop(bench, 0)
         elapsed = _timed_loop(bench, documents)
         baseline.add(documents / max(elapsed - empty, 1e-6))
-        empty = _timed_loop(bench, 0, SYNC_FLOOR_CODE)
-        elapsed = _timed_loop(bench, documents, SYNC_FLOOR_CODE)
+        alone = (SYNC_FLOOR_CODE, "the agent's syncs alone")
+        empty = _timed_loop(bench, 0, *alone)
+        elapsed = _timed_loop(bench, documents, *alone)
         floor.add(documents / max(elapsed - empty, 1e-6))
     state = bench.extras["pipeline_state"]
     bench.extras["audit_entries_per_item"] = (

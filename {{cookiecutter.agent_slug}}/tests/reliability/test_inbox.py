@@ -462,6 +462,17 @@ class WalSyncWatch:
             self.on_sync()
 
 
+def record_moves(monkeypatch, events) -> None:
+    """Append "move to <folder>" to events at each move of the inbox."""
+    real_move = inbox_module.move_without_overwrite
+
+    def move(path, directory, *args, **kwargs):
+        events.append(f"move to {directory.name}")
+        return real_move(path, directory, *args, **kwargs)
+
+    monkeypatch.setattr(inbox_module, "move_without_overwrite", move)
+
+
 def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home, monkeypatch):
     """The database runs synchronous=NORMAL: a commit is durable only once its WAL is synced.
 
@@ -487,11 +498,7 @@ def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home
     monkeypatch.setattr(
         db_module, "os", WalSyncWatch(f"{agent.db.path}-wal", lambda: events.append("synced"))
     )
-    real_move, real_rename = inbox_module.move_without_overwrite, effects.rename_no_replace
-
-    def move(path, directory, *args, **kwargs):
-        events.append(f"move to {directory.name}")
-        return real_move(path, directory, *args, **kwargs)
+    real_rename = effects.rename_no_replace
 
     def rename(source, target):
         events.append("result named")
@@ -503,7 +510,7 @@ def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home
         events.append("sent")
         return real_send(text)
 
-    monkeypatch.setattr(inbox_module, "move_without_overwrite", move)
+    record_moves(monkeypatch, events)
     monkeypatch.setattr(effects, "rename_no_replace", rename)
     monkeypatch.setattr(agent.notifier, "send", send)
 
@@ -531,13 +538,7 @@ def test_recovery_syncs_the_dead_process_s_commits_before_it_acts_on_them(home, 
     dead.db.finish_item(digest, "done", outbox=f"{digest[:16]}.json")
     (home.state / "processing" / "letter.txt").write_text(JANE)
     events = []
-    real_move = inbox_module.move_without_overwrite
-
-    def move(path, directory, *args, **kwargs):
-        events.append(f"move to {directory.name}")
-        return real_move(path, directory, *args, **kwargs)
-
-    monkeypatch.setattr(inbox_module, "move_without_overwrite", move)
+    record_moves(monkeypatch, events)
     monkeypatch.setattr(
         db_module, "os", WalSyncWatch(f"{dead.db.path}-wal", lambda: events.append("synced"))
     )
