@@ -53,6 +53,29 @@ SETTINGS = {
 }
 DEFAULT_CONFIG = {key: default for key, (_, default) in SETTINGS.items()}
 URL_KEYS = ("telegram_api_base", "heartbeat_url")
+URL = re.compile(r"^https?://[^\s/]+")
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# What each kind accepts, and how a problem with it is said: "<key> must be <said>".
+KINDS = {
+    PATH: (lambda value: isinstance(value, str) and value.startswith("/"), "an absolute path"),
+    NUMBER: (lambda value: is_number(value) and value > 0, "a number above 0"),
+    NON_NEGATIVE: (lambda value: is_number(value) and value >= 0, "a number, 0 or more"),
+    PERCENT: (
+        lambda value: is_number(value) and 0 < value <= 100,
+        "a percentage above 0, at most 100",
+    ),
+    WHOLE: (
+        lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        "a whole number, 1 or more",
+    ),
+    BOOL: (lambda value: isinstance(value, bool), "true or false"),
+    STRING: (lambda value: isinstance(value, str), "a string"),
+}
 
 
 def keys_of(kind: str) -> tuple[str, ...]:
@@ -60,22 +83,19 @@ def keys_of(kind: str) -> tuple[str, ...]:
 
 
 PATH_KEYS = keys_of(PATH)
-POSITIVE_NUMBER_KEYS = keys_of(NUMBER)
-NON_NEGATIVE_NUMBER_KEYS = keys_of(NON_NEGATIVE)
-PERCENT_KEYS = keys_of(PERCENT)
-POSITIVE_INT_KEYS = keys_of(WHOLE)
-BOOL_KEYS = keys_of(BOOL)
-STRING_KEYS = keys_of(STRING)
 
 
-def load_config(path: Path) -> dict:
-    """Read the JSON configuration over the defaults; raise UsageError on anything wrong in it."""
+def read_settings(path: Path, declared: dict, kinds: dict, missing: str) -> tuple[dict, list[str]]:
+    """Read a JSON settings file over the declared defaults; return them and the problems found.
+
+    declared maps each setting to (kind, default), kinds each kind to (accepts, said). A file
+    that is missing (missing says how to get it), unreadable or not a JSON object, or that names
+    a setting not declared, raises UsageError. Keys starting with "_" are comments (JSON has none).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(
-            f"{path} does not exist; install agentctl with the health role (or set {CONFIG_ENV})"
-        ) from None
+        raise UsageError(f"{path} does not exist; {missing}") from None
     except PermissionError:
         raise UsageError(
             f"only root and members of the admin group may use agentctl (cannot read {path}); "
@@ -89,47 +109,33 @@ def load_config(path: Path) -> dict:
         ) from None
     if not isinstance(given, dict):
         raise UsageError(f"{path} must hold a JSON object; re-run the health role")
-    # JSON has no comments: keys starting with "_" are comments.
     given = {key: value for key, value in given.items() if not key.startswith("_")}
-    unknown = sorted(set(given) - set(DEFAULT_CONFIG))
+    unknown = sorted(set(given) - set(declared))
     if unknown:
         raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; remove them")
-    config = {**DEFAULT_CONFIG, **given}
+    settings = {key: default for key, (_, default) in declared.items()} | given
     problems = []
-    for key in PATH_KEYS:
-        if not isinstance(config[key], str) or not config[key].startswith("/"):
-            problems.append(f"{key} must be an absolute path")
-    for key in POSITIVE_NUMBER_KEYS:
-        if not is_number(config[key]) or config[key] <= 0:
-            problems.append(f"{key} must be a number above 0")
-    for key in NON_NEGATIVE_NUMBER_KEYS:
-        if not is_number(config[key]) or config[key] < 0:
-            problems.append(f"{key} must be a number, 0 or more")
-    for key in PERCENT_KEYS:
-        if not is_number(config[key]) or not 0 < config[key] <= 100:
-            problems.append(f"{key} must be a percentage above 0, at most 100")
-    for key in POSITIVE_INT_KEYS:
-        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
-            problems.append(f"{key} must be a whole number, 1 or more")
-    for key in BOOL_KEYS:
-        if not isinstance(config[key], bool):
-            problems.append(f"{key} must be true or false")
-    for key in STRING_KEYS:
-        if not isinstance(config[key], str):
-            problems.append(f"{key} must be a string")
+    for key, (kind, _) in declared.items():
+        accepts, said = kinds[kind]
+        if not accepts(settings[key]):
+            problems.append(f"{key} must be {said}")
+    return settings, problems
+
+
+def load_config(path: Path) -> dict:
+    """Read the JSON configuration over the defaults; raise UsageError on anything wrong in it."""
+    config, problems = read_settings(
+        path, SETTINGS, KINDS, f"install agentctl with the health role (or set {CONFIG_ENV})"
+    )
     for key in URL_KEYS:
         value = config[key]
-        if isinstance(value, str) and value and not re.match(r"^https?://[^\s/]+", value):
+        if isinstance(value, str) and value and not URL.match(value):
             problems.append(f"{key} must be an http(s) URL")
     if problems:
         raise UsageError(f"{path}: {'; '.join(problems)}")
     for key in PATH_KEYS:
         config[key] = Path(config[key])
     return config
-
-
-def is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def config_path() -> Path:

@@ -4,27 +4,39 @@ The token is a systemd credential (LoadCredential=): a file in $CREDENTIALS_DIRE
 the unit's process reads, never in the environment, the settings or a log.
 """
 
-import json
 import os
 from pathlib import Path
 
+from ..config import KINDS, NUMBER, PATH, STRING, read_settings
 from ..errors import UsageError
 
 BOT_CONFIG_ENV = "PILLARS_BOT_CONFIG"
 DEFAULT_BOT_CONFIG = Path("/etc/agents/pillars-bot.conf")
 CREDENTIAL = "telegram-bot-token"
 PRIVACY_LEVELS = ("full", "initials", "record")
-DEFAULTS = {
-    "allowed_users": [],
-    "allowed_chats": [],
+# The longest getUpdates long poll the Bot API holds (a longer one is shortened to it).
+LONGEST_POLL_SECONDS = 50
+IDS, PRIVACY = "telegram ids", "privacy level"
+# Each setting once, as agentctl's own (config.SETTINGS): its kind and its default. The health
+# role writes pillars-bot.conf (tests/test_agentctl_config.py holds the two together).
+BOT_SETTINGS = {
+    "allowed_users": (IDS, []),
+    "allowed_chats": (IDS, []),
     # Initials and birth year: enough to tell two candidates apart, no full name on Telegram.
-    "privacy": "initials",
-    "button_valid_hours": 24,
-    "poll_timeout_seconds": 50,
+    "privacy": (PRIVACY, "initials"),
+    "button_valid_hours": (NUMBER, 24),
+    "poll_timeout_seconds": (NUMBER, LONGEST_POLL_SECONDS),
     # How long a press waits for the agent to apply the decision before it says "handed over".
-    "decision_wait_seconds": 15,
-    "state_file": "/var/lib/pillars-bot/bot.json",
-    "token_file": "",
+    "decision_wait_seconds": (NUMBER, 15),
+    "state_file": (PATH, "/var/lib/pillars-bot/bot.json"),
+    "token_file": (STRING, ""),
+}
+BOT_KINDS = KINDS | {
+    IDS: (
+        lambda value: isinstance(value, list) and all(is_id(one) for one in value),
+        "a list of Telegram ids (whole numbers)",
+    ),
+    PRIVACY: (lambda value: value in PRIVACY_LEVELS, f"one of {', '.join(PRIVACY_LEVELS)}"),
 }
 
 
@@ -34,47 +46,25 @@ def bot_config_path() -> Path:
 
 def load_bot_config(path: Path) -> dict:
     """Read the bot's settings over the defaults; UsageError, one line, on anything wrong."""
-    try:
-        given = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path} does not exist; set health_bot_allowed_users and health_bot_allowed_chats "
-            f"and re-run the health role (or set {BOT_CONFIG_ENV})"
-        ) from None
-    except ValueError as error:
-        raise UsageError(f"{path} is not valid JSON ({error}); re-run the health role") from None
-    if not isinstance(given, dict):
-        raise UsageError(f"{path} must hold a JSON object; re-run the health role")
-    given = {key: value for key, value in given.items() if not key.startswith("_")}
-    unknown = sorted(set(given) - set(DEFAULTS))
-    if unknown:
-        raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; remove them")
-    config = {**DEFAULTS, **given}
-    problems = []
-    for key in ("allowed_users", "allowed_chats"):
-        ids = config[key]
-        if not isinstance(ids, list) or not all(_is_id(value) for value in ids):
-            problems.append(f"{key} must be a list of Telegram ids (whole numbers)")
-        else:
-            config[key] = frozenset(int(value) for value in ids)
+    config, problems = read_settings(
+        path,
+        BOT_SETTINGS,
+        BOT_KINDS,
+        "set health_bot_allowed_users and health_bot_allowed_chats and re-run the health role "
+        f"(or set {BOT_CONFIG_ENV})",
+    )
     if not problems and not (config["allowed_users"] and config["allowed_chats"]):
         problems.append("allowed_users and allowed_chats must each name at least one id")
-    if config["privacy"] not in PRIVACY_LEVELS:
-        problems.append(f"privacy must be one of {', '.join(PRIVACY_LEVELS)}")
-    for key in ("button_valid_hours", "poll_timeout_seconds", "decision_wait_seconds"):
-        value = config[key]
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            problems.append(f"{key} must be a number above 0")
-    if not str(config["state_file"]).startswith("/"):
-        problems.append("state_file must be an absolute path")
     if problems:
         raise UsageError(f"{path}: {'; '.join(problems)}")
+    for key in ("allowed_users", "allowed_chats"):
+        config[key] = frozenset(int(value) for value in config[key])
     config["state_file"] = Path(config["state_file"])
-    config["poll_timeout_seconds"] = min(int(config["poll_timeout_seconds"]), 50)
+    config["poll_timeout_seconds"] = min(int(config["poll_timeout_seconds"]), LONGEST_POLL_SECONDS)
     return config
 
 
-def _is_id(value) -> bool:
+def is_id(value) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
