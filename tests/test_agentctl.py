@@ -626,16 +626,25 @@ def test_the_tools_user_runs_the_unattended_commands_and_nothing_else(host, tele
     try:
         lib_dir.chmod(0o755)
         host.launcher = install_agentctl(lib_dir)
+        # An admin's `sudo agentctl check` first, right after the deployment: what root writes
+        # there goes to the directory's owner (systemd would not give it back: the top is the
+        # user's already), and the units' next check takes the lock and updates the state.
+        by_root = host.run("check")
+        owners = {path.name: path.stat().st_uid for path in host.state_dir.iterdir()}
+        (agent.state / "failed" / "late.txt").write_text("")
         check = host.run("check", python=shutil.which("setpriv"), python_flags=as_the_units)
         digest = host.run("digest", python=shutil.which("setpriv"), python_flags=as_the_units)
         status = host.run("status", python=shutil.which("setpriv"), python_flags=as_the_units)
     finally:
         shutil.rmtree(lib_dir)
 
+    assert by_root.returncode == 0, by_root.stderr
+    assert owners == {"alerts.json": 65534, "lock": 65534}
     assert check.returncode == 0, check.stderr
-    (message,) = telegram.texts()
-    assert "1 new item(s) in failed/: empty.txt" in message
-    assert host.alert_state()["agents"]["intake-bot"]["failed"] == ["empty.txt"]
+    first, second = telegram.texts()
+    assert "1 new item(s) in failed/: empty.txt" in first
+    assert "1 new item(s) in failed/: late.txt" in second
+    assert host.alert_state()["agents"]["intake-bot"]["failed"] == ["empty.txt", "late.txt"]
     assert (host.state_dir / "alerts.json").stat().st_uid == 65534
     assert digest.returncode == 0, digest.stderr
     assert "intake-bot" in digest.stdout

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from .checks import HOST_KEY, Finding
 from .contract.files import atomic_write_json
@@ -55,19 +56,41 @@ def load_state(config: dict) -> dict:
 
 
 def save_state(config: dict, state: dict) -> None:
-    atomic_write_json(config["state_dir"] / STATE_FILE, state, mode=0o600)
+    path = config["state_dir"] / STATE_FILE
+    atomic_write_json(path, state, mode=0o600)
+    give_to_the_directorys_owner(path)
 
 
 @contextlib.contextmanager
 def state_lock(config: dict):
-    """Let one agentctl at a time change the alert state (the timer and OnFailure may meet)."""
+    """Let one agentctl at a time change the alert state (the timer and OnFailure may meet).
+
+    Opened for reading only (flock needs no more): the units' user, which writes no file it does
+    not own, still takes a lock file root created.
+    """
     config["state_dir"].mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(config["state_dir"] / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    path = config["state_dir"] / LOCK_FILE
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     try:
+        give_to_the_directorys_owner(path)
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+def give_to_the_directorys_owner(path: Path) -> None:
+    """Run as root (`sudo agentctl check`), give what it wrote to the state directory's owner.
+
+    The units run as the tools' user, and systemd's StateDirectory= gives them only a directory
+    whose top they do not own yet: a file root left inside stays root's.
+    """
+    if os.geteuid() != 0:
+        return
+    owner = path.parent.stat()
+    if owner.st_uid != 0:
+        with contextlib.suppress(FileNotFoundError):  # replaced meanwhile by the units' own write
+            os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def advance(state: dict, findings: list[Finding], now: datetime, reminder: timedelta):
