@@ -3,20 +3,17 @@
 import base64
 import logging
 import math
-from collections.abc import Callable
-
-import requests
 
 from ...reliability.http import RetryPolicy
 from . import images
 from .base import (
     PDF,
+    HTTPProvider,
     LLMError,
     Reply,
     Usage,
     check_attachments,
     pdf_pages,
-    post_json,
     text_tokens,
     token_count,
 )
@@ -59,30 +56,15 @@ IMAGE_LIMITS = images.Limits(
 )
 
 
-class AnthropicProvider:
+class AnthropicProvider(HTTPProvider):
     """Ask Claude through the Messages API; usage includes prompt-cache reads and writes."""
 
     name = "anthropic"
+    default_base_url = DEFAULT_BASE_URL
+    path = "/v1/messages"
+    what = WHAT
     media_types = MEDIA_TYPES
     vision_by_default = True
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None,
-        policy: RetryPolicy,
-        on_wait: Callable[[float], object] | None = None,
-        session: requests.Session | None = None,
-    ):
-        self.api_key = api_key
-        self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
-        self.policy = policy
-        self.on_wait = on_wait
-        self.session = session or requests.Session()
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(url={self.url!r})"
 
     def prepare(self, attachments: tuple) -> tuple:
         """Scale the images down to what Claude reads, and hold the request to the API limits."""
@@ -137,16 +119,7 @@ class AnthropicProvider:
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
         }
-        data = post_json(
-            self.session,
-            self.url,
-            headers=headers,
-            body=body,
-            policy=self.policy,
-            what=WHAT,
-            secret=self.api_key,
-            on_wait=self.on_wait,
-        )
+        data = self.post(body, headers)
         return parse_message(data, model)
 
 

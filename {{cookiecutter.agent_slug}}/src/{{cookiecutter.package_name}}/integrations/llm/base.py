@@ -169,6 +169,49 @@ def post_json(
     return data
 
 
+class HTTPProvider:
+    """What the providers behind an HTTP API share: the URL called, the key, retries, session.
+
+    A provider sets default_base_url (LLM_BASE_URL overrides it), path (appended to it) and what
+    (names the API in errors), and posts its request bodies with post().
+    """
+
+    default_base_url: str
+    path: str
+    what: str
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        policy: RetryPolicy,
+        on_wait: Callable[[float], object] | None = None,
+        session: requests.Session | None = None,
+    ):
+        self.api_key = api_key
+        self.url = (base_url or self.default_base_url).rstrip("/") + self.path
+        self.policy = policy
+        self.on_wait = on_wait
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r})"
+
+    def post(self, body: dict, headers: dict[str, str]) -> dict:
+        """POST body with headers to the provider's URL; return its JSON object (post_json)."""
+        return post_json(
+            self.session,
+            self.url,
+            headers=headers,
+            body=body,
+            policy=self.policy,
+            what=self.what,
+            secret=self.api_key,
+            on_wait=self.on_wait,
+        )
+
+
 def token_count(value) -> int:
     """Return a token count from an API field that may be missing, null or malformed."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:

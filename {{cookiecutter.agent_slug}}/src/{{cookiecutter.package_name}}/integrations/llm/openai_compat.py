@@ -7,21 +7,18 @@ by LLM_BASE_URL and the model id.
 import base64
 import logging
 import math
-from collections.abc import Callable
 from urllib.parse import urlsplit
-
-import requests
 
 from ...reliability.http import RetryPolicy
 from . import images
 from .base import (
     PDF,
+    HTTPProvider,
     LLMError,
     Reply,
     Usage,
     check_attachments,
     pdf_pages,
-    post_json,
     text_tokens,
     token_count,
 )
@@ -88,35 +85,23 @@ WHAT = "openai chat completions"
 NEW_MAX_TOKENS_FIELD = "max_completion_tokens"
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(HTTPProvider):
     """Ask any server that speaks the OpenAI chat completions API."""
 
     name = "openai"
+    default_base_url = DEFAULT_BASE_URL
+    path = "/chat/completions"
+    what = WHAT
     filename = "document.pdf"  # the name a PDF `file` part carries
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None,
-        policy: RetryPolicy,
-        on_wait: Callable[[float], object] | None = None,
-        session: requests.Session | None = None,
-    ):
-        self.api_key = api_key
-        self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        self.policy = policy
-        self.on_wait = on_wait
-        self.session = session or requests.Session()
+    def __init__(self, **settings):
+        super().__init__(**settings)
         self.max_tokens_field = "max_tokens"
         # OpenAI itself reads PDFs and is on for LLM_VISION=auto; another server reads the page
         # images only when LLM_VISION=on says its model has eyes.
         official = urlsplit(self.url).hostname == OPENAI_HOST
         self.media_types = OPENAI_MEDIA_TYPES if official else COMPATIBLE_MEDIA_TYPES
         self.vision_by_default = official
-
-    def __repr__(self) -> str:
-        return f"OpenAICompatProvider(url={self.url!r})"
 
     def prepare(self, attachments: tuple) -> tuple:
         """Scale the images down to what is billed, and hold the request to the API limits."""
@@ -180,16 +165,7 @@ class OpenAICompatProvider:
 
     def _post(self, body: dict, max_tokens: int) -> dict:
         body = {**body, self.max_tokens_field: max_tokens}
-        return post_json(
-            self.session,
-            self.url,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            body=body,
-            policy=self.policy,
-            what=WHAT,
-            secret=self.api_key,
-            on_wait=self.on_wait,
-        )
+        return self.post(body, {"Authorization": f"Bearer {self.api_key}"})
 
     def content_part(self, attachment) -> dict:
         """Return the chat completions content part of one attachment.
