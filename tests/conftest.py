@@ -5,7 +5,8 @@ minutes (the baked README's laptop block installs the agent and runs its own sui
 the fault suite alone is the next longest); collected last, one would run alone at the end.
 
 baked_package bakes an agent under a name of its own and imports its modules, for the tests that
-hold the agent's code to the role's or agentctl's.
+hold the agent's code to the role's or agentctl's. host and telegram are agentctl's: a host tree of
+agents (agentctl_stubs.Host) whose alerts go to a Telegram stand-in on 127.0.0.1.
 """
 
 import importlib
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+from agentctl_stubs import Host, TelegramStandIn
 from test_cookiecutter_generation import (
     bake,
     cookiecutter_config,  # noqa: F401 (a fixture, used by name)
@@ -64,3 +66,15 @@ def baked_package(
     yield load
     for src in added:
         sys.path.remove(src)
+
+
+@pytest.fixture
+def telegram():
+    stand_in = TelegramStandIn()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def host(tmp_path, telegram):
+    return Host(tmp_path, telegram_api_base=telegram.base_url)

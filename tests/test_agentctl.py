@@ -21,8 +21,6 @@ import pytest
 from agentctl_stubs import (
     BOT_TOKEN,
     CHAT_ID,
-    Host,
-    TelegramStandIn,
     import_agentctl,
     install_agentctl,
     utc_now,
@@ -31,18 +29,6 @@ from agentctl_stubs import (
 SECRET_API_KEY = "sk-live-SECRET-never-shown-0123456789"
 # What agentctl runs with on a server; readable by every user, unlike a virtualenv under /root.
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-@pytest.fixture
-def telegram():
-    stand_in = TelegramStandIn()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def host(tmp_path, telegram):
-    return Host(tmp_path, telegram_api_base=telegram.base_url)
 
 
 def one_line_error(result) -> str:

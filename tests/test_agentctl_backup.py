@@ -5,19 +5,12 @@ import time
 from datetime import timedelta
 
 import pytest
-from agentctl_stubs import Host, TelegramStandIn, utc_now
+from agentctl_stubs import Host, utc_now
 
 
 @pytest.fixture
-def telegram():
-    stand_in = TelegramStandIn()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def host(tmp_path, telegram):
-    host = Host(tmp_path, telegram_api_base=telegram.base_url)
+def host(host):
+    """The host of every agentctl test, with one agent and the backup's status folder."""
     host.add_agent("intake-bot")
     host.backup_status_file.parent.mkdir(parents=True)
     return host

@@ -6,23 +6,10 @@ import json
 import re
 from datetime import UTC, datetime
 
-import pytest
-from agentctl_stubs import Host, TelegramStandIn, import_agentctl
+from agentctl_stubs import import_agentctl
 
 HEAD_LINE = re.compile(r"^audit (\S+) #(\d+) ([0-9a-f]{64})$")
 TAKEN_LINE = re.compile(r"^audit chain heads at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture
-def telegram():
-    stand_in = TelegramStandIn()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def host(tmp_path, telegram):
-    return Host(tmp_path, telegram_api_base=telegram.base_url)
 
 
 def write_chain(log, entries: list[dict]) -> None:
