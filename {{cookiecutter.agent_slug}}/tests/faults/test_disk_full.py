@@ -22,7 +22,6 @@ import rig
 from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.observability import audit, costs
 from {{ cookiecutter.package_name }}.observability.audit import AuditError
-from {{ cookiecutter.package_name }}.security import db as db_module
 from {{ cookiecutter.package_name }}.security.db import Database
 
 pytestmark = pytest.mark.faults
@@ -93,9 +92,7 @@ class FailingOs:
         return os.fdatasync(fd)
 
 
-def attach(
-    monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, costs, files, db_module)
-):
+def attach(monkeypatch, disk: Disk, *, database: bool = True, modules=(audit, costs, files)):
     """Route the agent's writes through disk: files, their syncs, the database's log's sync, and
     every SQLite write (a transaction, or a count or mark committed alone)."""
     for module in modules:

@@ -10,6 +10,7 @@ import pytest
 
 import scans
 import stubs
+from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.contract.times import today_utc
 from {{ cookiecutter.package_name }}.integrations.llm import available
 from {{ cookiecutter.package_name }}.integrations.llm.attachments import Attachment
@@ -215,17 +216,19 @@ def test_a_call_is_made_only_once_the_record_of_the_one_before_is_durable(
 ):
     agent = make_agent("anthropic")
     synced = []
-    real_fdatasync = costs.os.fdatasync
 
     class SyncWatch:
+        """The os module of contract/files.py, which syncs the cost records (and the WAL)."""
+
         def __getattr__(self, name):
             return getattr(os, name)
 
         def fdatasync(self, fd):
-            synced.append(len(cost_records(home)))
-            real_fdatasync(fd)
+            os.fdatasync(fd)
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+                synced.append(len(cost_records(home)))
 
-    monkeypatch.setattr(costs, "os", SyncWatch())
+    monkeypatch.setattr(files, "os", SyncWatch())
     real_complete = agent.gateway.provider().complete
     at_each_call = []
 

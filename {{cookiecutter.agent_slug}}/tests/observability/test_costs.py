@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 import stubs
+from {{ cookiecutter.package_name }}.contract import files
 from {{ cookiecutter.package_name }}.contract.costs import DayFacts, read_records, summarize
 from {{ cookiecutter.package_name }}.integrations.llm.base import Usage
 from {{ cookiecutter.package_name }}.observability import costs
@@ -565,7 +566,8 @@ class SyncCountingOs:
 
 def test_a_record_is_written_at_once_and_synced_once_at_the_next_sync_point(ledger, monkeypatch):
     counting = SyncCountingOs()
-    monkeypatch.setattr(costs, "os", counting)
+    monkeypatch.setattr(costs, "os", counting)  # the record's write
+    monkeypatch.setattr(files, "os", counting)  # its sync (contract.files.fsync_file)
     entry = record(ledger)
     (path,) = ledger.directory.iterdir()
     size = path.stat().st_size

@@ -19,7 +19,6 @@ from {{ cookiecutter.package_name }}.reliability.inbox import (
     Inbox,
 )
 from {{ cookiecutter.package_name }}.runtime import gateway, recovery
-from {{ cookiecutter.package_name }}.security import db as db_module
 
 JANE = "Patient: Jane Doe\nDate of birth: 1980-02-03\nDocument type: referral\n"
 UNIQUE_PDF_TEXT = "Client: Youssef Benali"
@@ -448,7 +447,8 @@ def test_a_move_left_to_the_next_settle_is_synced_there_once(tmp_path, monkeypat
 
 
 class WalSyncWatch:
-    """The os module of security/db.py, telling each fdatasync of the database's WAL."""
+    """The os module of contract/files.py (which syncs the database's WAL), telling each
+    fdatasync of the WAL."""
 
     def __init__(self, wal, on_sync):
         self.wal, self.on_sync = wal, on_sync
@@ -458,7 +458,7 @@ class WalSyncWatch:
 
     def fdatasync(self, fd):
         os.fdatasync(fd)
-        if os.fstat(fd).st_ino == os.stat(self.wal).st_ino:
+        if os.path.exists(self.wal) and os.fstat(fd).st_ino == os.stat(self.wal).st_ino:
             self.on_sync()
 
 
@@ -496,7 +496,7 @@ def test_what_an_item_s_moves_and_effects_act_on_is_committed_durably_first(home
 
     agent.db.connection.set_trace_callback(traced)
     monkeypatch.setattr(
-        db_module, "os", WalSyncWatch(f"{agent.db.path}-wal", lambda: events.append("synced"))
+        files, "os", WalSyncWatch(f"{agent.db.path}-wal", lambda: events.append("synced"))
     )
     real_rename = effects.rename_no_replace
 
@@ -540,7 +540,7 @@ def test_recovery_syncs_the_dead_process_s_commits_before_it_acts_on_them(home, 
     events = []
     record_moves(monkeypatch, events)
     monkeypatch.setattr(
-        db_module, "os", WalSyncWatch(f"{dead.db.path}-wal", lambda: events.append("synced"))
+        files, "os", WalSyncWatch(f"{dead.db.path}-wal", lambda: events.append("synced"))
     )
     agent = home.agent()  # start() recovers processing/: the decided item gets its last move
     agent.close()

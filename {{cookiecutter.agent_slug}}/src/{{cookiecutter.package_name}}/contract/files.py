@@ -8,6 +8,7 @@
     free_path(directory, name) -> Path   name, name-2, name-3... the first not taken
     move_without_overwrite(source, directory, name=None, durable=True) -> Path   move to a free name
     fsync_directory(directory)
+    fsync_file(path, data_only=False, missing_ok=False)   the content of a file written unsynced
     json_bytes(document) -> bytes   the indented, sorted JSON every state file is written as
     read_json(path) -> document or None   a state file read, None when missing or damaged
 
@@ -65,6 +66,27 @@ def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path | str, *, data_only: bool = False, missing_ok: bool = False) -> None:
+    """Make the content of the file at path durable (it was written without a sync).
+
+    data_only: fdatasync, for a log appended to (its size is data; its times are not needed).
+    missing_ok: a file that is not there has nothing to sync.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    try:
+        if data_only:
+            os.fdatasync(fd)
+        else:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

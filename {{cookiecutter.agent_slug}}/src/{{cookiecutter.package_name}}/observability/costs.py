@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ..contract.costs import DayFacts, read_records
+from ..contract.files import fsync_file
 from ..contract.times import today_utc
 from .prices import Price, Snapshot, read_price_file
 
@@ -166,11 +167,7 @@ class CostLedger:
         if self.unsynced is None:
             return
         path, self.unsynced = self.unsynced, None
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(path, data_only=True)
 
 
 def usd(amount: float) -> str:

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract.files import fsync_directory, json_bytes, rename_no_replace, write_temp
+from ..contract.files import fsync_directory, fsync_file, json_bytes, rename_no_replace, write_temp
 from .errors import PermanentError, TransientError
-from .files import fsync_file, sync_together
+from .files import sync_together
 
 logger = logging.getLogger(__name__)
 

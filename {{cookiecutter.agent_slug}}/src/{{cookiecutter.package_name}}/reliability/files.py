@@ -3,7 +3,6 @@
 The crash-safe file operations themselves are in contract.files.
 """
 
-import os
 import re
 import threading
 import unicodedata
@@ -83,12 +82,3 @@ def fsync_directories(directories) -> None:
     syncs = [lambda folder=folder: fsync_directory(folder) for folder in directories]
     if syncs:
         sync_together(*syncs)
-
-
-def fsync_file(path: Path) -> None:
-    """Make the content of the file at path durable (it was written without a sync)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,7 @@ from ..contract.files import (
     atomic_write_json,
     free_path,
     fsync_directory,
+    fsync_file,
     json_bytes,
     move_without_overwrite,
     write_temp,
@@ -30,7 +31,7 @@ from ..contract.layout import (
     TEMP_MARKER,
     sidecar_path,
 )
-from .files import fsync_directories, fsync_file, safe_name, sync_together
+from .files import fsync_directories, safe_name, sync_together
 from .state import AlreadyRunning, create_state_dir
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,16 @@ class Inbox:
             # before which a power cut only means the item is taken again.
             self._archiving[write_temp(target, data, 0o640, durable=False)] = target
         return target
+
+    def drop_unsynced_originals(self) -> None:
+        """Forget the archived originals not synced yet, deleting their temp files.
+
+        For an item given back after a write failed (a full disk): its original is archived again
+        when it is taken again, and syncing it now would only meet the full disk once more.
+        """
+        archiving, self._archiving = self._archiving, {}
+        for temp in archiving:
+            temp.unlink(missing_ok=True)
 
     def remove_temp_files(self) -> list[Path]:
         """Delete the temp files of atomic writes a crash interrupted (never renamed into place)."""

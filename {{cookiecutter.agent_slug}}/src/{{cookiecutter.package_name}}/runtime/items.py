@@ -58,6 +58,7 @@ class ItemRunner:
             if (claimed.exists() or claimed.is_symlink()) and not (
                 row and row["status"] in TERMINAL
             ):
+                inbox.drop_unsynced_originals()
                 inbox.give_back(claimed, path.name)
             raise DiskFull(f"{error} (while processing {original_name})") from None
 

@@ -13,12 +13,12 @@ IMMEDIATE so they never deadlock.
 
 import json
 import logging
-import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..contract.files import fsync_file
 from .schema import MIGRATIONS, SCHEMA, TABLE_INFO
 
 logger = logging.getLogger(__name__)
@@ -68,14 +68,8 @@ class Database:
         if not self.unsynced:
             return
         self.unsynced = self.owed = False
-        try:
-            fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return  # no log: the last connection checkpointed it into the database, synced
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        # No log: the last connection checkpointed it into the database, synced.
+        fsync_file(f"{self.path}-wal", data_only=True, missing_ok=True)
 
     @contextmanager
     def write(self):
