@@ -95,6 +95,29 @@ def test_samples_through_a_real_http_llm_with_rate_limits_and_errors(home, llm, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_result_is_out_before_the_next_document_s_call_goes_to_the_llm(home, provider):
+    # Group commit batches the items decided back to back; a call over the network takes its
+    # time, so the items decided before it are moved and delivered first.
+    seen = []
+
+    def watching(system: str, prompt: str) -> str:
+        seen.append((len(home.files("done")), len(home.files("outbox"))))
+        return extracting(system, prompt)
+
+    people = ["Jane Doe", "Youssef Benali", "Chidi Okafor"]
+    with stubs.LLMStub(responder=watching) as llm:
+        configure(home, provider, llm)
+        for number, person in enumerate(people):
+            text = f"Patient: {person}\nDocument type: note\n"
+            home.drop(f"doc-{number}.txt", text, age=30 - number)
+        result = home.cli("once")
+
+    assert result.returncode == 0, result.stderr
+    assert home.files("done") == ["doc-0.txt", "doc-1.txt", "doc-2.txt"]
+    assert seen == [(0, 0), (1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_an_llm_that_stays_down_leaves_the_item_waiting_not_lost(home, llm, provider):
     llm.push(*[stubs.status(503)] * 20)
     configure(home, provider, llm, HTTP_MAX_ATTEMPTS="2")

@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 # The heartbeat is rewritten at most this often while items are processed (always when idle).
 HEARTBEAT_RUNNING_SECONDS = 1.0
+# A batch (runtime/items.py, group commit): items decided done back to back, moved and delivered
+# together. It ends after this many items, or once its first item was taken this long ago: an item
+# that waits for a slow LLM answer is a batch of its own, and no result waits longer for others.
+BATCH_ITEMS = 32
+BATCH_SECONDS = 0.25
 
 
 class Agent:
@@ -152,26 +157,52 @@ class Agent:
         self.between_items()
         if wait_for_settling:
             self.inbox.wait_for_settling(self.stop_requested.wait)
-        handled = 0
-        for path in self.inbox.waiting():
-            if self.stop_requested.is_set() or self.budget_reached():
+        handled, waiting = 0, self.inbox.waiting()
+        while waiting and not self.stop_requested.is_set() and not self.budget_reached():
+            with self.gate.hold():
+                count, stop = self.process_batch(waiting)
+            handled += count
+            if stop:
                 break
-            self.systemd.watchdog()
-            try:
-                with self.gate.hold():
-                    self.process_file(path)
-            except BudgetReached:
-                break
-            except DiskFull as error:
-                self.disk.pause(str(error))
-                break
-            handled += 1
             self.write_heartbeat("running")
             self.between_items()
         return handled
 
-    def process_file(self, path: Path) -> str:
-        return self.items.process_file(path)
+    def process_batch(self, waiting: list[Path]) -> tuple[int, bool]:
+        """Process files from the front of waiting as one batch (one at least), then flush it.
+
+        Return how many were handled, and whether to stop (the budget reached, a full disk).
+        """
+        opened, handled, stop = time.monotonic(), 0, False
+        try:
+            while waiting:
+                self.systemd.watchdog()
+                self.process_file(waiting.pop(0), defer=True)
+                handled += 1
+                if (
+                    len(self.items.pending) >= BATCH_ITEMS
+                    or time.monotonic() - opened >= BATCH_SECONDS
+                    or self.stop_requested.is_set()
+                    or self.budget_reached()
+                ):
+                    break
+        except BudgetReached:
+            stop = True
+        except DiskFull as error:
+            self.items.forget_pending()
+            self.disk.pause(str(error))
+            return handled, True
+        try:
+            self.items.flush()
+        except WRITE_ERRORS as error:
+            if not is_disk_full(error):
+                raise
+            self.disk.pause(str(error))
+            return handled, True
+        return handled, stop
+
+    def process_file(self, path: Path, defer: bool = False) -> str:
+        return self.items.process_file(path, defer)
 
     def between_items(self) -> None:
         """Apply the decisions operators handed over, and deliver the effects now due."""
@@ -187,6 +218,8 @@ class Agent:
             self.disk.pause(str(error))
 
     def deliver_effects(self) -> None:
+        """Deliver the effects due, after the moves of the items decided done (items.flush)."""
+        self.items.flush()
         self.effects.deliver(self.audit, self.notifier, self.settle)
 
     def settle(self, *syncs) -> None:

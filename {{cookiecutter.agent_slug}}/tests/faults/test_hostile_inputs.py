@@ -249,10 +249,10 @@ def run_until_settled(home, durations: list[tuple[float, str]]) -> None:
     agent = home.agent()
     process_file = agent.process_file
 
-    def timed(path):
+    def timed(path, *args, **kwargs):
         started = time.monotonic()
         try:
-            return process_file(path)
+            return process_file(path, *args, **kwargs)
         finally:
             durations.append((time.monotonic() - started, path.name))
 

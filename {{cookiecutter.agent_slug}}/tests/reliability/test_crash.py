@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 import kills
+from {{ cookiecutter.package_name }} import agent as agent_module
 from {{ cookiecutter.package_name }}.observability import audit
 from {{ cookiecutter.package_name }}.runtime import recovery
 
@@ -179,3 +180,42 @@ def test_a_crash_after_the_item_was_decided_finishes_it_once_on_restart(home, mo
     assert audit.verify(home.state / "audit.jsonl") == []
     row = sqlite3.connect(home.state / "agent.db").execute("SELECT status FROM items").fetchone()
     assert row == ("done",)
+
+
+def test_a_crash_within_a_batch_s_moves_finishes_each_item_once_on_restart(home, monkeypatch):
+    # Group commit: three items decided done wait for their batch's moves; the process dies after
+    # the first one moved. The next start moves the other two and delivers the three results.
+    monkeypatch.setattr(agent_module, "BATCH_SECONDS", 3600.0)  # the batch ends on its size
+    monkeypatch.setattr(agent_module, "BATCH_ITEMS", 3)
+    for number, person in enumerate(PEOPLE[:3]):
+        home.drop(f"doc-{number}.txt", f"Patient: {person}\nDocument type: note {number}\n")
+    agent = home.agent()
+    real = agent.inbox.place
+    moved = []
+
+    def killed(path, folder, *args, **kwargs):
+        if folder == "done" and moved:
+            raise Killed
+        moved.append(path.name)
+        return real(path, folder, *args, **kwargs)
+
+    monkeypatch.setattr(agent.inbox, "place", killed)
+    with pytest.raises(Killed):
+        agent.run_once()
+    monkeypatch.undo()
+    agent.close()
+    assert home.files("outbox") == []  # no result before its batch's moves
+    assert len(home.files("done")) == 1 and len(home.files("processing")) == 2
+
+    agent = home.agent()  # start() recovers processing/ and delivers what is queued
+    agent.close()
+
+    assert home.files("done") == ["doc-0.txt", "doc-1.txt", "doc-2.txt"]
+    assert home.files("processing") == home.files("failed") == home.files("incoming") == []
+    assert len(home.files("outbox")) == 3
+    entries = [json.loads(line) for line in (home.state / "audit.jsonl").read_text().splitlines()]
+    actions = Counter(entry["action"] for entry in entries)
+    assert actions["outbox.written"] == actions["notification.sent"] == actions["llm.call"] == 3
+    assert audit.verify(home.state / "audit.jsonl") == []
+    statuses = sqlite3.connect(home.state / "agent.db").execute("SELECT status FROM items")
+    assert [row for row in statuses] == [("done",)] * 3

@@ -570,3 +570,55 @@ def test_a_done_item_s_move_is_durable_before_its_result_is_named(home, monkeypa
     assert [names for folder, names in seen if folder == done] == [[]]
     assert len(home.files("outbox")) == 1
     assert audit.verify(home.state / "audit.jsonl") == []
+
+
+def test_items_decided_back_to_back_share_their_syncs_in_each_item_s_order(home, monkeypatch):
+    """Group commit: the items of one batch are moved together, their moves made durable with one
+    fsync of done/, before any of their results is named; each result is named before its
+    message is sent."""
+    monkeypatch.setattr(agent_module, "BATCH_SECONDS", 3600.0)  # the batch ends on its size
+    people = ["Jane Doe", "Youssef Benali", "Chidi Okafor", "Jane Doe", "Youssef Benali"]
+    for number, person in enumerate(people):
+        home.drop(f"letter-{number}.txt", f"Patient: {person}\nDocument type: note {number}\n")
+    agent = home.agent()
+    done = home.state / "done"
+    events = []
+    real_sync = inbox_module.fsync_directory
+
+    def fsync_directory(folder):
+        if folder == done:
+            events.append("done/ synced")
+        real_sync(folder)
+
+    real_rename = effects.rename_no_replace
+
+    def rename(source, target):
+        events.append(f"named {target.name}")
+        return real_rename(source, target)
+
+    real_send = agent.notifier.send
+
+    def send(text):
+        events.append("sent " + text)
+        return real_send(text)
+
+    record_moves(monkeypatch, events)
+    monkeypatch.setattr(inbox_module, "fsync_directory", fsync_directory)
+    monkeypatch.setattr(effects, "rename_no_replace", rename)
+    monkeypatch.setattr(agent.notifier, "send", send)
+    monkeypatch.setattr(agent_module, "BATCH_ITEMS", 3)
+
+    assert agent.run_once() == len(people)
+    agent.close()
+
+    assert len(home.files("done")) == len(people) and len(home.files("outbox")) == len(people)
+    assert events.count("done/ synced") == 2, events  # a batch of 3, then one of 2
+    first_sync = events.index("done/ synced")
+    assert events[:first_sync].count("move to done") == 3, events
+    assert not [e for e in events[:first_sync] if e.startswith("named")], events
+    for written in home.files("outbox"):
+        item_id = written.removesuffix(".json")
+        named = events.index(f"named {written}")
+        sent = next(i for i, e in enumerate(events) if e.startswith("sent") and item_id in e)
+        assert named < sent, events
+    assert audit.verify(home.state / "audit.jsonl") == []

@@ -62,15 +62,25 @@ def create_result(path: Path, data: bytes, settle, durable: bool = True) -> None
     result written by a delivery that died before marking it sent is kept. durable=False leaves
     the outbox folder's fsync, which makes the name durable, to the caller.
     """
-    temp = write_temp(path, data, 0o640, durable=False)
+    create_results([(path, data)], settle, durable)
+
+
+def create_results(files: list[tuple[Path, bytes]], settle, durable: bool = True) -> None:
+    """create_result for several files of one folder, their data synced together (one settle)."""
+    temps: list[tuple[Path, Path]] = []
     try:
-        settle(lambda: fsync_file(temp))
-        with contextlib.suppress(FileExistsError):
-            rename_no_replace(temp, path)
+        for path, data in files:
+            temps.append((write_temp(path, data, 0o640, durable=False), path))
+        if temps:
+            settle(*(lambda temp=temp: fsync_file(temp) for temp, _ in temps))
+        for temp, path in temps:
+            with contextlib.suppress(FileExistsError):
+                rename_no_replace(temp, path)
     finally:
-        temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
-    if durable:
-        fsync_directory(path.parent)
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)  # gone after a move; left behind by a failure or a link
+    if durable and files:
+        fsync_directory(files[0][0].parent)
 
 
 def retry_delay(tries: int) -> float:
@@ -87,7 +97,7 @@ class Sender:
         self.outbox = outbox
         self.audit = self.notifier = self.settle = None
         # The results named whose outbox/ fsync is still owed: each is marked sent only after it,
-        # issued with the next message's audit sync (or at the end of the pass).
+        # issued at the end of the pass with the messages' audit entries.
         self.named: list[str] = []
 
     def deliver(self, audit, notifier, settle=None) -> int:
@@ -99,19 +109,21 @@ class Sender:
         """
         self.audit, self.notifier = audit, notifier
         self.settle = settle or (lambda *syncs: sync_together(audit.sync, *syncs))
-        delivered, channel_down = 0, False
-        for row in self.db.due_effects(time.time()):
-            if row["kind"] == RESULT:
-                self._write_result(row)
-                delivered += 1
-            elif channel_down:
-                continue  # one failed send per pass: the others wait, not the whole loop
-            elif self._send_message(row):
-                delivered += 1
-            else:
-                channel_down = True
-        self._mark_named()
-        return delivered
+        due = self.db.due_effects(time.time())
+        # The results first, written together: a message may tell of one.
+        results = [row for row in due if row["kind"] == RESULT]
+        self._write_results(results)
+        messages = [row for row in due if row["kind"] != RESULT]
+        if messages:
+            self.settle()  # the messages tell of what came before them: made durable first
+        delivered, sent = len(results), 0
+        for row in messages:
+            if not self._send_message(row):
+                break  # one failed send per pass: the others wait, not the whole loop
+            sent += 1
+        # The messages' entries are synced together, with the outbox folder of the results.
+        self._mark_named(settle=sent > 0)
+        return delivered + sent
 
     def _mark_named(self, settle: bool = False) -> None:
         """Sync the outbox folder (when results were named) with what settle syncs (the audit
@@ -128,24 +140,26 @@ class Sender:
         for key in named:
             self.db.effect_sent(key)
 
-    def _write_result(self, row) -> None:
-        payload = json.loads(row["payload"])
-        path = self.outbox / payload["file"]
-        if not path.exists():
-            # Recorded first: a result never leaves unrecorded. A crash between the two records the
-            # write twice; the effect's tries in the database count both.
-            self.db.effect_started(row["key"])
-            details = payload.get("audit") or {}
-            self.audit.note("outbox.written", row["item_id"], file=path.name, **details)
-            create_result(path, json_bytes(payload["result"]), self.settle, durable=False)
-        # Marked sent once its name is durable (_mark_named); a name a process killed before
+    def _write_results(self, rows) -> None:
+        files = []
+        for row in rows:
+            payload = json.loads(row["payload"])
+            path = self.outbox / payload["file"]
+            if not path.exists():
+                # Recorded first: a result never leaves unrecorded. A crash between the two records
+                # the write twice; the effect's tries in the database count both.
+                self.db.effect_started(row["key"])
+                details = payload.get("audit") or {}
+                self.audit.note("outbox.written", row["item_id"], file=path.name, **details)
+                files.append((path, json_bytes(payload["result"])))
+        create_results(files, self.settle, durable=False)
+        # Marked sent once their names are durable (_mark_named); a name a process killed before
         # the mark left behind is made durable the same way.
-        self.named.append(row["key"])
+        self.named.extend(row["key"] for row in rows)
 
     def _send_message(self, row) -> bool:
         text = json.loads(row["payload"])["text"]
         tries = self.db.effect_started(row["key"])
-        self.settle()  # a message acts on what came before it: made durable first
         try:
             self.notifier.send(text)
         except (TransientError, PermanentError) as error:
@@ -172,10 +186,9 @@ class Sender:
             )
             return False
         # Recorded before it is marked sent: a crash in between sends and records it once more.
-        # The entry's sync is issued with the outbox folder's of the results named before it.
+        # The entry is synced with the pass's others, at its end (deliver).
         self.audit.note(
             "notification.sent", row["item_id"], channel=self.notifier.name, key=row["key"]
         )
-        self._mark_named(settle=True)
         self.db.effect_sent(row["key"])
         return True

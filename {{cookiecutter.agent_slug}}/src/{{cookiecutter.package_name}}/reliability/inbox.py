@@ -163,20 +163,21 @@ class Inbox:
         self._unsynced.update((path.parent, self.processing))
         return target
 
-    def settle(self, *syncs) -> None:
+    def settle(self, *syncs, folders: bool = True) -> None:
         """Sync what the next step depends on, together with syncs (the audit log's, ...).
 
         The archived originals are synced, then named: a crash before leaves only a temp file
         (removed on start), and the item, taken again, archives its original again. The folders
-        of a move made with durable=False are synced here too.
+        of a move made with durable=False are synced here too, unless folders is False (another
+        move, which does not depend on them).
         """
         archiving, self._archiving = self._archiving, {}
-        owed = sorted(self._unsynced) if self._owed else []
+        owed = sorted(self._unsynced) if self._owed and folders else []
         try:
             archived = [lambda temp=temp: fsync_file(temp) for temp in archiving]
-            folders = [lambda folder=folder: fsync_directory(folder) for folder in owed]
-            if syncs or archived or folders:
-                sync_together(*syncs, *archived, *folders)
+            directories = [lambda folder=folder: fsync_directory(folder) for folder in owed]
+            if syncs or archived or directories:
+                sync_together(*syncs, *archived, *directories)
             for temp, target in archiving.items():
                 temp.replace(target)
         except BaseException:
@@ -195,12 +196,13 @@ class Inbox:
         durable=False leaves the folders' fsyncs to the next settle, which the caller issues
         before anything acts on the move (done: with the result's syncs, before it is named).
         """
-        self.settle()
+        self.settle(folders=False)
         target = move_without_overwrite(path, directory, name, durable=False)
         self._unsynced.update((directory, path.parent))
         if durable:
             fsync_directories(dict.fromkeys((directory, path.parent, *sorted(self._unsynced))))
             self._unsynced.clear()
+            self._owed = False
         else:
             self._owed = True
         return target

@@ -157,12 +157,16 @@ class Gateway:
                 f"LLM_PROVIDER={self.settings.llm_provider} with "
                 f"LLM_VISION={self.settings.llm_vision} does not read {', '.join(unread)}"
             )
-        # A call allowed by the budget acts on the spend so far: the record of the call before
-        # (an earlier call of the same item) is made durable first.
-        self.agent.ledger.sync()
+        agent, provider, model = self.agent, self.provider(), self.settings.llm_model
+        if not provider.in_process:
+            # A call that goes out takes its time: the items decided before it in the batch
+            # (runtime/items.py) are moved and delivered first, not after its answer. And it
+            # spends on the spend so far: the record of the call before is made durable first
+            # (an in-process call spends nothing; its record is synced before its input moves).
+            agent.items.flush()
+            agent.ledger.sync()
         if self.budget_reached():
             raise BudgetReached
-        agent, provider, model = self.agent, self.provider(), self.settings.llm_model
         attachments = tuple(attachments)
         if attachments:
             try:

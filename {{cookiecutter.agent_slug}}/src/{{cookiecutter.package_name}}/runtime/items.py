@@ -3,6 +3,12 @@
 Each end state is committed with the effects it owes (result file, messages) in one transaction,
 then the input is moved, then the effects are delivered: a crash anywhere leaves what recovery.py
 finishes. The job only says what the content is; everything here is the same for every job.
+
+Items decided done back to back are a group commit: while files wait, the loop decides a few
+(agent.py, BATCH_ITEMS within BATCH_SECONDS), then flush() makes their records durable with one set
+of syncs, moves them and delivers their effects together. Each item's order is the same as alone:
+its decision and records are durable before its move, its move before its result, its result before
+its message; only the syncs are shared.
 """
 
 import hashlib
@@ -34,11 +40,15 @@ class ItemRunner:
 
     def __init__(self, agent):
         self.agent = agent
+        # Items decided done whose move and effects wait for flush(): (input in processing/, id).
+        self.pending: list[tuple[Path, str]] = []
 
-    def process_file(self, path: Path) -> str:
+    def process_file(self, path: Path, defer: bool = False) -> str:
         """Carry one waiting file to done/, failed/ or review/ (or back to incoming/).
 
-        Raise DiskFull, with the file back in incoming/, when a write fails for lack of space.
+        defer: an item decided done waits in processing/ for flush(), with the others of its
+        batch. Raise DiskFull, with the file back in incoming/, when a write fails for lack of
+        space.
         """
         # A name that is not UTF-8 (copied from a Latin-1 system) decodes with surrogates, which
         # no database, JSON file or message can hold: records show its bad bytes as \xNN.
@@ -48,7 +58,7 @@ class ItemRunner:
         inbox = self.agent.inbox
         claimed = inbox.claim(path)
         try:
-            return self.process_claimed(claimed, original_name)
+            return self.process_claimed(claimed, original_name, defer)
         except WRITE_ERRORS as error:
             if not is_disk_full(error):
                 raise
@@ -62,7 +72,7 @@ class ItemRunner:
                 inbox.give_back(claimed, path.name)
             raise DiskFull(f"{error} (while processing {original_name})") from None
 
-    def process_claimed(self, claimed: Path, original_name: str) -> str:
+    def process_claimed(self, claimed: Path, original_name: str, defer: bool = False) -> str:
         agent = self.agent
         try:
             data = read_regular_file(claimed, agent.settings.max_file_bytes)
@@ -136,34 +146,58 @@ class ItemRunner:
             return "review"
         agent.audit.note("match.decided", item_id, **outcome.audit, by="rules")
         result = agent.job.result(item_id, original_name, outcome, "rules")
-        self.finish(claimed, item_id, content_hash, result, outcome)
+        self.finish(claimed, item_id, content_hash, result, outcome, defer)
         return "done"
 
     def finish(
-        self, path: Path, item_id: str, content_hash: str, result: dict, outcome: Done
-    ) -> Path:
-        """Mark the item done with its result and notification queued, move it, deliver them."""
-        agent = self.agent
-        agent.db.finish_item(
+        self,
+        path: Path,
+        item_id: str,
+        content_hash: str,
+        result: dict,
+        outcome: Done,
+        defer: bool = False,
+    ) -> None:
+        """Mark the item done with its result and notification queued; move it and deliver them
+        now, or with its batch's at flush() (defer)."""
+        self.agent.db.finish_item(
             content_hash,
             "done",
             outbox=outbox_name(item_id),
             effects=self.done_effects(item_id, content_hash, result, outcome),
         )
-        # The item's entries so far and its archived original are made durable before its first
-        # effect (this move). The move's folders, its own entry and the outbox.written entry
-        # that follows are synced together with the result's content, before the result is named
-        # (or before any other effect acts, or at the end here when there is none).
+        self.pending.append((path, item_id))
+        if not defer:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the items decided done to done/ and deliver their effects, with shared syncs.
+
+        Every effect waits for it (agent.deliver_effects flushes first): no result or message of
+        an item comes before its move.
+        """
+        if not self.pending:
+            return
+        decided, self.pending = self.pending, []
+        agent = self.agent
+        # The items' entries so far and their archived originals are made durable before their
+        # first effect (these moves). The moves' folders, their entries and the outbox.written
+        # entries that follow are synced together with the results' content, before the results
+        # are named (or before any other effect acts, or at the end here when there is none).
         agent.settle()
-        target = agent.inbox.place(path, "done", durable=False)
-        agent.audit.note("item.moved", item_id, to="done", file=target.name)
-        agent.heartbeat.count("done")
-        logger.info(
-            "Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox_name(item_id)}
-        )
+        for path, item_id in decided:
+            target = agent.inbox.place(path, "done", durable=False)
+            agent.audit.note("item.moved", item_id, to="done", file=target.name)
+            agent.heartbeat.count("done")
+            logger.info(
+                "Done: %s", target.name, extra={"item_id": item_id, "outbox": outbox_name(item_id)}
+            )
         agent.deliver_effects()
         agent.settle()
-        return target
+
+    def forget_pending(self) -> None:
+        """Leave the items decided done in processing/ (a full disk): recovery moves them."""
+        self.pending.clear()
 
     def done_effects(self, item_id: str, content_hash: str, result: dict, outcome: Done) -> tuple:
         return (

@@ -58,6 +58,7 @@ class Provider(Protocol):
     url: str  # the URL called: it chooses the price list (observability/prices.py)
     media_types: frozenset[str]  # the attachments it reads ("image/png", "application/pdf", ...)
     vision_by_default: bool  # LLM_VISION=auto lets it read them
+    in_process: bool  # answers without going out (the fake): no batch is flushed before a call
 
     def prepare(self, attachments: tuple) -> tuple:
         """Return the attachments as they will be sent (images scaled down), or raise
@@ -179,6 +180,7 @@ class HTTPProvider:
     default_base_url: str
     path: str
     what: str
+    in_process = False
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class FakeProvider:
     url = "fake://"  # priced from the snapshot's own `fake` entry
     media_types: frozenset[str] = frozenset()  # it reads text only: a scan needs local OCR
     vision_by_default = False
+    in_process = True  # answers at once: a batch of items goes on through its calls
 
     def __init__(self, sleep: Callable[[float], object] = time.sleep):
         self.sleep = sleep
