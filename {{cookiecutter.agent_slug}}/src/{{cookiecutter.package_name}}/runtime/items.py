@@ -18,7 +18,6 @@ import stat
 from pathlib import Path
 
 from .. import AGENT_SLUG
-from ..contract.files import free_path
 from ..contract.times import today_utc
 from ..reliability import effects
 from ..reliability.http import PermanentError, TransientError
@@ -142,7 +141,7 @@ class ItemRunner:
             agent.alert(f"config:{today_utc().isoformat()}:{error}", f"{AGENT_SLUG}: {error}")
             return self.retry_later(claimed, item_id, str(error), attempt, content_hash)
         if isinstance(outcome, NeedsReview):
-            self.park_for_review(claimed, item_id, content_hash, outcome)
+            agent.reviews.park(claimed, item_id, content_hash, outcome, self.round(content_hash))
             return "review"
         agent.audit.note("match.decided", item_id, **outcome.audit, by="rules")
         result = agent.job.result(item_id, original_name, outcome, "rules")
@@ -213,62 +212,6 @@ class ItemRunner:
         """Return how many times the item was dropped again after it failed, plus one."""
         row = self.agent.db.item(content_hash)
         return row["round"] if row else 1
-
-    def park_for_review(
-        self, path: Path, item_id: str, content_hash: str, outcome: NeedsReview
-    ) -> None:
-        """Hand the decision to a human: the runtime never picks among the choices."""
-        agent = self.agent
-        agent.audit.note(
-            "match.undecided",
-            item_id,
-            reason=outcome.reason,
-            candidates=[choice.get("id") for choice in outcome.choices],
-        )
-        # The review row, the item's status and the message are committed together: a crash
-        # before retries the item, a crash after lets recovery finish the move.
-        planned = free_path(agent.settings.state_dir / "review", path.name)
-        message = effects.message(
-            f"{item_id}:{self.round(content_hash)}:review",
-            item_id,
-            f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
-            f"Run: {AGENT_SLUG} review show {item_id} [item {item_id}]",
-        )
-        agent.db.add_review(
-            item_id,
-            planned.name,
-            outcome.reason,
-            outcome.fields,
-            outcome.choices,
-            evidence=outcome.evidence,
-            content_hash=content_hash,
-            effects=(message,),
-        )
-        agent.settle()
-        target = agent.inbox.place(
-            path,
-            "review",
-            {
-                "item_id": item_id,
-                "reason": outcome.reason,
-                "fields": outcome.fields,
-                "choices": [
-                    {"number": number, "label": agent.job.label(choice), "choice": choice}
-                    for number, choice in enumerate(outcome.choices, start=1)
-                ],
-                "evidence": outcome.evidence,
-                "decide_with": f"{AGENT_SLUG} review show {item_id}",
-            },
-        )
-        if target.name != planned.name:  # the planned name was taken meanwhile
-            agent.db.set_review_file(item_id, target.name)
-        agent.audit.note("item.moved", item_id, to="review", file=target.name)
-        agent.heartbeat.count("review")
-        agent.deliver_effects()
-        agent.audit.sync()
-        logger.info(
-            "Needs review: %s (%s)", target.name, outcome.reason, extra={"item_id": item_id}
-        )
 
     def retry_later(
         self, path: Path, item_id: str, reason: str, attempt: int, content_hash: str

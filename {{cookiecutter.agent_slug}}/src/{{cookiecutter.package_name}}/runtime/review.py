@@ -1,4 +1,5 @@
-"""The human review queue: the job's choices shown by number, the one chosen continues the item.
+"""The human review queue: an item the job cannot decide is parked in review/ for a human, its
+choices shown by number; the one chosen continues the item.
 
 Only the process that holds the state directory decides: the running agent applies the decisions
 handed over in decisions/ (by `review resolve` while it runs, or by the operator's Telegram bot,
@@ -12,9 +13,10 @@ import re
 from pathlib import Path
 
 from .. import AGENT_SLUG
-from ..contract.files import atomic_create_json, atomic_write_bytes
+from ..contract.files import atomic_create_json, atomic_write_bytes, free_path
+from ..reliability import effects
 from .items import outbox_name
-from .protocol import Done
+from .protocol import Done, NeedsReview
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,63 @@ class ReviewQueue:
     def __init__(self, agent):
         self.agent = agent
         self.decisions = agent.settings.state_dir / DECISIONS_FOLDER
+
+    def park(
+        self, path: Path, item_id: str, content_hash: str, outcome: NeedsReview, round_: int
+    ) -> None:
+        """Hand the decision on a claimed item to a human: the runtime never picks among the
+        choices. round_: the item's round (items.ItemRunner.round), in its message's key."""
+        agent = self.agent
+        agent.audit.note(
+            "match.undecided",
+            item_id,
+            reason=outcome.reason,
+            candidates=[choice.get("id") for choice in outcome.choices],
+        )
+        # The review row, the item's status and the message are committed together: a crash
+        # before retries the item, a crash after lets recovery finish the move.
+        planned = free_path(agent.settings.state_dir / "review", path.name)
+        message = effects.message(
+            f"{item_id}:{round_}:review",
+            item_id,
+            f"{AGENT_SLUG}: a document needs a human decision ({outcome.reason}). "
+            f"Run: {AGENT_SLUG} review show {item_id} [item {item_id}]",
+        )
+        agent.db.add_review(
+            item_id,
+            planned.name,
+            outcome.reason,
+            outcome.fields,
+            outcome.choices,
+            evidence=outcome.evidence,
+            content_hash=content_hash,
+            effects=(message,),
+        )
+        agent.settle()
+        target = agent.inbox.place(
+            path,
+            "review",
+            {
+                "item_id": item_id,
+                "reason": outcome.reason,
+                "fields": outcome.fields,
+                "choices": [
+                    {"number": number, "label": agent.job.label(choice), "choice": choice}
+                    for number, choice in enumerate(outcome.choices, start=1)
+                ],
+                "evidence": outcome.evidence,
+                "decide_with": f"{AGENT_SLUG} review show {item_id}",
+            },
+        )
+        if target.name != planned.name:  # the planned name was taken meanwhile
+            agent.db.set_review_file(item_id, target.name)
+        agent.audit.note("item.moved", item_id, to="review", file=target.name)
+        agent.heartbeat.count("review")
+        agent.deliver_effects()
+        agent.audit.sync()
+        logger.info(
+            "Needs review: %s (%s)", target.name, outcome.reason, extra={"item_id": item_id}
+        )
 
     def check_decision(self, item_id: str, choose: int | None) -> tuple[dict, Done | None]:
         """Return the pending review and how the chosen choice continues it (None to reject).
