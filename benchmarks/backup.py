@@ -11,17 +11,27 @@ held against the backup unit's MemoryMax= (roles/backup/defaults/main.yml), the 
 the snapshot unit's.
 """
 
+import importlib.util
 import logging
 import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import figures
+from agent_setup import REPO_ROOT
 from harness import KIB, MIB, BenchmarkError, Series, clean_environment, log_tail, run_command
 
 logger = logging.getLogger(__name__)
+
+# The backup role's tool, for the `restic backup` arguments a night runs with.
+_spec = importlib.util.spec_from_file_location(
+    "pillars_backup", REPO_ROOT / "roles" / "backup" / "files" / "pillars_backup.py"
+)
+pillars_backup = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pillars_backup)
 
 BACKUP_DOCUMENTS = 500  # per agent: about 3,000 audit entries, 500 items in done/ and outbox/
 SNAPSHOT_DOCUMENTS = "done,failed,archive"  # backup_documents' default
@@ -82,11 +92,8 @@ class Repository:
 
     def backup(self, source: Path) -> tuple[float, int]:
         # As pillars-backup.service runs it (its --json summary is what it keeps).
-        argv = [self.restic, "backup", "--json", "--host", "bench", "--tag", "pillars"]
-        argv += ["--exclude", f"{source}/*/.next", "--exclude", f"{source}/*/.previous"]
-        return measured_run(
-            [*argv, str(source)], env=self.env, cwd=None, log=self.log, what="restic backup"
-        )
+        argv = [self.restic, *pillars_backup.backup_arguments(str(source), "bench")]
+        return measured_run(argv, env=self.env, cwd=None, log=self.log, what="restic backup")
 
 
 def agent_states(cost_root: Path, pipeline_state: Path, root: Path) -> list[str]:
@@ -103,22 +110,27 @@ def agent_states(cost_root: Path, pipeline_state: Path, root: Path) -> list[str]
 
 
 def snapshot_all(bench, env_file: Path, states: Path, snapshots: Path, slugs, log: Path):
-    """Every agent's snapshot, one after the other; return (wall seconds, largest peak RSS)."""
-    seconds, peak = 0.0, 0
-    for slug in slugs:
+    """Every agent's snapshot at once, as systemd starts the pillars-snapshot@ units that
+    pillars-backup.service wants; return (wall seconds until the last ends, largest peak RSS)."""
+
+    def snapshot(slug: str) -> int:
         (snapshots / slug).mkdir(exist_ok=True)
-        into = str(snapshots / slug)
-        argv = bench.agent_argv(env_file, states / slug, "snapshot", "--into", into)
-        elapsed, rss = measured_run(
+        argv = bench.agent_argv(
+            env_file, states / slug, "snapshot", "--into", str(snapshots / slug)
+        )
+        _, rss = measured_run(
             [*argv, "--documents", SNAPSHOT_DOCUMENTS],
             env=clean_environment(),
             cwd=bench.agent.project,
-            log=log,
+            log=log.with_name(f"{log.stem}-{slug}.log"),
             what=f"the snapshot of {slug}",
         )
-        seconds += elapsed
-        peak = max(peak, rss)
-    return seconds, peak
+        return rss
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(slugs)) as pool:
+        peaks = list(pool.map(snapshot, slugs))
+    return time.perf_counter() - started, max(peaks, default=0)
 
 
 def tree_size(root: Path) -> tuple[int, int]:

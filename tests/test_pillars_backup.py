@@ -105,6 +105,36 @@ def test_a_run_backs_up_writes_the_anchor_and_the_status(site):
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1
 
 
+def test_a_night_reads_only_what_changed_though_the_snapshot_linked_the_rest_anew(site, tmp_path):
+    # A snapshot hard-links the documents (and past days' cost records) from the state: each
+    # night's new links change their ctime, not their content, size, mtime or inode.
+    live = tmp_path / "state-done"
+    live.mkdir()
+    names = [f"doc-{number}.txt" for number in range(3)]
+    for name in names:
+        (live / name).write_text(f"the document {name}")
+
+    def snapshot(sequence: int) -> None:
+        tree = site.snapshots / "intake-bot"
+        staging = tree / ".next" / "done"
+        staging.mkdir(parents=True)
+        for name in names:
+            os.link(live / name, staging / name)
+        shutil.rmtree(tree / "current")
+        staging.parent.rename(tree / "current")
+        site.add_snapshot("intake-bot", sequence)  # and a new database copy
+
+    # Written anew each night: the database copy, snapshot.json and the audit anchor.
+    rewritten = 3
+    snapshot(17)
+    assert site.run("run").returncode == 0
+    assert site.read_status()["last_success"]["files_read"] == rewritten + len(names)
+    snapshot(18)
+    result = site.run("run")
+    assert result.returncode == 0, result.stderr
+    assert site.read_status()["last_success"]["files_read"] == rewritten  # not the documents
+
+
 def test_restore_by_latest_id_and_day_brings_the_snapshot_back(site, tmp_path):
     assert site.run("run").returncode == 0
     short_id = site.run("snapshots").stdout.split()[0]

@@ -4,6 +4,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.reliability.snapshot import ItemGate
@@ -74,6 +75,32 @@ def test_a_snapshot_is_the_state_itself_with_its_chain_head(home):
     check_consistent(into / "current")
     verified = home.cli("audit", "verify", state_dir=into / "current")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_past_days_cost_records_are_linked_and_the_recent_ones_cut_where_the_gate_saw_them(home):
+    """Only today's file is appended to (and yesterday's, at midnight): the records of earlier days
+    are hard links, so an unchanged year is not copied, nor read again by restic, each night."""
+    home.agent().close()
+    costs = home.state / "costs"
+    costs.mkdir(exist_ok=True)
+    today = datetime.now(UTC).date()
+    record = '{"ts": "x", "cost_usd": 0.01}\n'
+    days = [today - timedelta(days=back) for back in (0, 1, 2, 40)]
+    for day in days:
+        (costs / f"{day.isoformat()}.jsonl").write_text(record * 3)
+    (costs / "notes.jsonl").write_text(record)  # not a day's file: copied, as before
+    into = home.root / "snapshot"
+    into.mkdir()
+    result = home.cli("snapshot", "--into", str(into))
+    assert result.returncode == 0, result.stderr
+
+    copied = into / "current" / "costs"
+    for day in days:
+        name = f"{day.isoformat()}.jsonl"
+        assert (copied / name).read_text() == record * 3
+        same_file = (copied / name).stat().st_ino == (costs / name).stat().st_ino
+        assert same_file == (day < today - timedelta(days=1)), name
+    assert (copied / "notes.jsonl").stat().st_ino != (costs / "notes.jsonl").stat().st_ino
 
 
 def test_documents_waiting_at_snapshot_time_are_still_processed(home):

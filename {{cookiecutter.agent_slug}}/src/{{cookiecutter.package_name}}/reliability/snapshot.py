@@ -12,12 +12,19 @@ time it takes the gate: while a snapshot waits, the agent stops after the item i
 
 Inside the gate the snapshot does only what is quick: the SQLite database through its online
 backup API, hard links to the files of the folders (an item never changes once it is in a folder:
-it is moved, not rewritten), the sizes of the append-only files (audit log, cost records) and a
-copy of the small ones (heartbeat, audit head). After the gate it copies the append-only files up
-to those sizes. DIR/current then holds the state as it was at one instant, between two items;
-DIR/snapshot.json says when, and the audit chain's head then.
+it is moved, not rewritten), the sizes of the append-only files (audit log, today's and
+yesterday's cost records) and a copy of the small ones (heartbeat, audit head). After the gate it
+copies the append-only files up to those sizes, and hard-links the cost records of earlier days,
+which nothing appends to any more (a record goes to the file of the day it is written). DIR/current
+then holds the state as it was at one instant, between two items; DIR/snapshot.json says when, and
+the audit chain's head then.
+
+The links keep a night's backup short: restic finds a linked file unchanged by its size, mtime and
+inode (pillars-backup runs it with --ignore-ctime, since each new link changes the file's ctime),
+so an unchanged year of cost records and documents is not read again.
 """
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -26,13 +33,14 @@ import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ..contract.layout import (
     ARCHIVE,
     AUDIT_FILE,
     AUDIT_HEAD_SUFFIX,
+    COST_FILE_SUFFIX,
     COSTS,
     DATABASE_FILE,
     DONE,
@@ -134,38 +142,54 @@ def _gate_within(state: Path, wait_seconds: float):
             os.close(fd)
 
 
-def _link_tree(source: Path, target: Path, link: bool = True) -> int:
+def _link_tree(source: Path | str, target: Path | str, link: bool = True) -> int:
     """Hard-link (or copy) every file under source into target; count them.
 
-    Links fall back to copies across file systems.
+    Links fall back to copies across file systems. Paths are strings inside: a thousand
+    documents are a thousand links, and Path objects would cost more than the links.
     """
     count = 0
     try:
         entries = list(os.scandir(source))
     except FileNotFoundError:
         return 0
-    target.mkdir(mode=0o750, exist_ok=True)
+    os.makedirs(target, mode=0o750, exist_ok=True)
     for entry in entries:
         if entry.name.startswith("."):
             continue  # the hidden temp files of atomic writes, half made
-        destination = target / entry.name
+        destination = os.path.join(target, entry.name)
         if entry.is_dir(follow_symlinks=False):
-            count += _link_tree(Path(entry.path), destination, link)
+            count += _link_tree(entry.path, destination, link)
         elif entry.is_file(follow_symlinks=False):
             try:
-                if not link:
+                if link:
+                    _link_file(entry.path, destination)
+                else:
                     shutil.copy2(entry.path, destination)
-                    count += 1
-                    continue
-                os.link(entry.path, destination)
             except FileNotFoundError:
                 continue
-            except OSError as error:
-                if error.errno not in (errno.EXDEV, errno.EPERM):
-                    raise
-                shutil.copy2(entry.path, destination)
             count += 1
     return count
+
+
+def _link_file(source: Path | str, target: Path | str) -> None:
+    """Hard-link source to target, or copy it across file systems."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM):
+            raise
+        shutil.copy2(source, target)
+
+
+def _settled_cost_file(name: str, before: date) -> bool:
+    """Tell whether a file of costs/ holds the records of a day before `before`."""
+    if not name.endswith(COST_FILE_SUFFIX):
+        return False
+    try:
+        return date.fromisoformat(name.removesuffix(COST_FILE_SUFFIX)) < before
+    except ValueError:
+        return False
 
 
 def _copy_prefix(source: Path, target: Path, size: int) -> None:
@@ -247,11 +271,15 @@ def take_snapshot(
                 head = audit.with_name(AUDIT_FILE + AUDIT_HEAD_SUFFIX)
                 if head.exists():
                     shutil.copy2(head, staging / head.name)
-        cost_sizes = {
-            entry.name: entry.stat().st_size
-            for entry in (os.scandir(cost_dir) if cost_dir.is_dir() else ())
-            if entry.is_file() and not entry.name.startswith(".")
-        }
+        # Today's file is appended to, and yesterday's may get a record written at midnight.
+        settled_before = taken_at.date() - timedelta(days=1)
+        cost_sizes, settled = {}, []
+        for entry in os.scandir(cost_dir) if cost_dir.is_dir() else ():
+            if entry.is_file() and not entry.name.startswith("."):
+                if _settled_cost_file(entry.name, settled_before):
+                    settled.append(entry.name)
+                else:
+                    cost_sizes[entry.name] = entry.stat().st_size
         if (state / HEARTBEAT_FILE).exists():
             shutil.copy2(state / HEARTBEAT_FILE, staging / HEARTBEAT_FILE)
         paused = time.monotonic() - gated
@@ -260,13 +288,16 @@ def take_snapshot(
     (staging / COSTS).mkdir(mode=0o750, exist_ok=True)
     for name, size in cost_sizes.items():
         _copy_prefix(cost_dir / name, staging / COSTS / name, size)
+    for name in settled:
+        with contextlib.suppress(FileNotFoundError):  # deleted since (the operator's cleanup)
+            _link_file(cost_dir / name, staging / COSTS / name)
     sequence, chain_hash = _audit_head(staging / AUDIT_FILE)
     summary = {
         "format": "pillars-snapshot/1",
         "agent": agent,
         "taken_at": taken_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "audit": {"sequence": sequence, "hash": chain_hash},
-        "files": files + len(cost_sizes),
+        "files": files + len(cost_sizes) + len(settled),
         "documents": sorted(documents),
         "waited_seconds": round(gated - started, 3),
         "paused_seconds": round(paused, 3),
