@@ -7,6 +7,7 @@ directory, records, notifier, job) and runs the loop. The job is job.py's unless
 import logging
 import signal
 import time
+from collections import deque
 from pathlib import Path
 
 from . import AGENT_SLUG, __version__
@@ -157,7 +158,7 @@ class Agent:
         self.between_items()
         if wait_for_settling:
             self.inbox.wait_for_settling(self.stop_requested.wait)
-        handled, waiting = 0, self.inbox.waiting()
+        handled, waiting = 0, deque(self.inbox.waiting())
         while waiting and not self.stop_requested.is_set() and not self.budget_reached():
             with self.gate.hold():
                 count, stop = self.process_batch(waiting)
@@ -168,7 +169,7 @@ class Agent:
             self.between_items()
         return handled
 
-    def process_batch(self, waiting: list[Path]) -> tuple[int, bool]:
+    def process_batch(self, waiting: deque[Path]) -> tuple[int, bool]:
         """Process files from the front of waiting as one batch (one at least), then flush it.
 
         Return how many were handled, and whether to stop (the budget reached, a full disk).
@@ -177,7 +178,7 @@ class Agent:
         try:
             while waiting:
                 self.systemd.watchdog()
-                self.process_file(waiting.pop(0), defer=True)
+                self.process_file(waiting.popleft(), defer=True)
                 handled += 1
                 if (
                     len(self.items.pending) >= BATCH_ITEMS

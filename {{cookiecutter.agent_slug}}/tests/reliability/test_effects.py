@@ -125,8 +125,8 @@ def test_a_result_is_named_only_once_its_record_is_synced_and_never_replaced(tmp
         sync_data()  # the result's own content, synced with the record
         named_at_record.append(path.exists())
 
-    effects.create_result(path, b'{"first": 1}\n', settle)
-    effects.create_result(path, b'{"second": 2}\n', settle)
+    effects.create_results([(path, b'{"first": 1}\n')], settle)
+    effects.create_results([(path, b'{"second": 2}\n')], settle)
 
     assert named_at_record == [False, False, True, True]
     assert path.read_bytes() == b'{"first": 1}\n'

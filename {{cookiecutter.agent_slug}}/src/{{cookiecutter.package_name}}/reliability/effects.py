@@ -54,19 +54,14 @@ def message(key: str, item_id: str | None, text: str) -> Effect:
     return Effect(key, item_id, MESSAGE, {"text": text})
 
 
-def create_result(path: Path, data: bytes, settle, durable: bool = True) -> None:
-    """Create path holding data once, after what settle syncs (the audit log...) and the data.
-
-    settle(sync) issues the data's sync together with its own (the audit log's, the folders of
-    the item's last move); the name appears only once all are done, and is never replaced: a
-    result written by a delivery that died before marking it sent is kept. durable=False leaves
-    the outbox folder's fsync, which makes the name durable, to the caller.
-    """
-    create_results([(path, data)], settle, durable)
-
-
 def create_results(files: list[tuple[Path, bytes]], settle, durable: bool = True) -> None:
-    """create_result for several files of one folder, their data synced together (one settle)."""
+    """Create each (path, data) of one folder once, after what settle syncs and their data.
+
+    settle(*syncs) issues the data's syncs together with its own (the audit log's, the folders of
+    the items' last moves); the names appear only once all are done, and are never replaced: a
+    result written by a delivery that died before marking it sent is kept. durable=False leaves
+    the folder's fsync, which makes the names durable, to the caller.
+    """
     temps: list[tuple[Path, Path]] = []
     try:
         for path, data in files:

@@ -24,7 +24,6 @@ inode (pillars-backup runs it with --ignore-ctime, since each new link changes t
 so an unchanged year of cost records and documents is not read again.
 """
 
-import contextlib
 import errno
 import fcntl
 import json
@@ -32,7 +31,7 @@ import os
 import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -289,7 +288,7 @@ def take_snapshot(
     for name, size in cost_sizes.items():
         _copy_prefix(cost_dir / name, staging / COSTS / name, size)
     for name in settled:
-        with contextlib.suppress(FileNotFoundError):  # deleted since (the operator's cleanup)
+        with suppress(FileNotFoundError):  # deleted since (the operator's cleanup)
             _link_file(cost_dir / name, staging / COSTS / name)
     sequence, chain_hash = _audit_head(staging / AUDIT_FILE)
     summary = {
